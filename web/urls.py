@@ -1,0 +1,33 @@
+"""URLs: web pages at /, the REST API at /api/, the admin at /admin/."""
+
+from django.conf.urls.i18n import i18n_patterns
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from portfolio.api.urls import router as portfolio_router
+from spatial.api.urls import router as spatial_router
+from web import views
+
+api_router = DefaultRouter()
+api_router.registry.extend(spatial_router.registry)
+api_router.registry.extend(portfolio_router.registry)
+
+admin.site.site_header = admin.site.site_title = "GeoAsset 空间资产平台"
+
+urlpatterns = [
+    path("api/", include(api_router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz", views.healthz, name="healthz"),
+]
+urlpatterns += i18n_patterns(
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    prefix_default_language=False,
+)
