@@ -144,6 +144,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Before `collectstatic` has run (tests, a fresh checkout) fall back to unhashed names.
+WHITENOISE_MANIFEST_STRICT = False
+
 # Uploaded documents and certificates.
 DOCUMENT_MAX_BYTES = int(os.environ.get("DOCUMENT_MAX_BYTES", str(20 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024
