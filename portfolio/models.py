@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.gis.db import models
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -105,6 +106,7 @@ class CodingRule(models.Model):
 
     objects = RestrictedQuerySet.as_manager()
     scope_field = "company"
+    scope_null_is_shared = True  # a rule for all companies: seen by all, set by the group
 
     class Meta:
         verbose_name = _("coding rule")
@@ -258,6 +260,12 @@ class Asset(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
 
+    def clean(self) -> None:
+        if self.acquisition_date and self.in_service_date:
+            if self.in_service_date < self.acquisition_date:
+                message = _("The asset cannot enter service before it is acquired.")
+                raise ValidationError({"in_service_date": [message]})
+
 
 class AssetTag(models.Model):
     """A physical tag on an asset: barcode, QR code, RFID EPC or NFC UID; each value unique."""
@@ -342,3 +350,11 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def clean(self) -> None:
+        # The check constraint would report this without a field; the date is what is wrong.
+        if self.issue_date and self.expiry_date and self.expiry_date < self.issue_date:
+            raise ValidationError(
+                {"expiry_date": [_("The expiry date is before the issue date.")]},
+                code="expiry_before_issue",
+            )

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from portfolio import coding
 from portfolio.choices import TagKind
@@ -173,20 +174,26 @@ def asset_update(asset: Asset, **fields: Any) -> Asset:
 
 # -- tags ------------------------------------------------------------------------------------
 
+# Lazy: built at import, translated when the error is shown, in the request's language.
 _TAG_FORMATS = {
     TagKind.RFID_EPC: (
         re.compile(r"^(?:[0-9A-F]{4}){2,32}$"),
-        _("An EPC is hexadecimal, a whole number of 16-bit words (e.g. 24 digits for EPC-96)."),
+        gettext_lazy(
+            "An EPC is hexadecimal, a whole number of 16-bit words (e.g. 24 digits for EPC-96)."
+        ),
     ),
     TagKind.NFC_UID: (
         re.compile(r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$"),
-        _("An NFC UID is 4, 7 or 10 bytes in hexadecimal."),
+        gettext_lazy("An NFC UID is 4, 7 or 10 bytes in hexadecimal."),
     ),
     TagKind.BARCODE: (
         re.compile(r"^[\x20-\x7E]{1,80}$"),
-        _("A barcode holds 1-80 printable ASCII characters."),
+        gettext_lazy("A barcode holds 1-80 printable ASCII characters."),
     ),
-    TagKind.QR: (re.compile(r"^\S.{0,127}$", re.S), _("A QR payload holds 1-128 characters.")),
+    TagKind.QR: (
+        re.compile(r"^\S.{0,127}$", re.S),
+        gettext_lazy("A QR payload holds 1-128 characters."),
+    ),
 }
 
 
@@ -205,13 +212,18 @@ def asset_tag_add(*, asset: Asset, kind: str, value: str) -> AssetTag:
     pattern, message = _TAG_FORMATS[kind]
     if not pattern.match(value):
         raise ValidationError({"value": [message]})
+    taken = _("This tag is already on another asset.")
+    # Checked here, not by full_clean(): a two-field unique constraint reports its
+    # violation without a field name, and the error belongs on `value`.
+    if AssetTag.objects.filter(kind=kind, value=value).exists():
+        raise ValidationError({"value": [taken]})
     tag = AssetTag(asset=asset, kind=kind, value=value)
-    tag.full_clean()  # includes the uniqueness check, with its message on the field
+    tag.full_clean()
     try:
         with transaction.atomic():
             tag.save()
     except IntegrityError as exc:  # a concurrent writer took the same value
-        raise ValidationError({"value": [_("This tag is already on another asset.")]}) from exc
+        raise ValidationError({"value": [taken]}) from exc
     return tag
 
 

@@ -96,7 +96,23 @@ def can(user, action: str, model: type[Model], company_id=ANY_COMPANY) -> bool:
         return True
     if company_id is ANY_COMPANY or getattr(model, "scope_field", "company") is None:
         return bool(ids)
+    if company_id is None and getattr(model, "scope_null_is_shared", False):
+        return has_group_grant(user, action, model)
     return company_id in ids
+
+
+def has_group_grant(user, action: str, model: type[Model]) -> bool:
+    """Does `user` hold a role allowing `action` at a top-level (group) company?
+
+    Rows shared by all companies (a coding rule with no company) are changed only so.
+    """
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return any(
+        path.count("/") == 2 and role_may(role, action, model) for path, role in _memberships(user)
+    )
 
 
 def ensure_can(user, action: str, model: type[Model], company_id: int | None) -> None:
@@ -140,4 +156,8 @@ def scope_company_id(obj: Model) -> int | None:
         return None
     if field == "pk":
         return obj.pk
-    return getattr(obj, f"{field}_id")
+    # A scope reached through a relation ("asset__company") is read along that relation.
+    *relations, last = field.split("__")
+    for name in relations:
+        obj = getattr(obj, name)
+    return getattr(obj, f"{last}_id")

@@ -6,6 +6,7 @@ beside the official areas recorded from certificates and surveys.
 
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -310,6 +311,13 @@ class Unit(Feature):
         ]
         indexes = [models.Index(fields=["site", "status"], name="unit_site_status")]
 
+    def clean(self) -> None:
+        # The check constraint says the same, but without naming the field at fault.
+        if self.usable_area and self.gross_area and self.usable_area > self.gross_area:
+            raise ValidationError(
+                {"usable_area": [_("The usable area cannot exceed the gross floor area.")]}
+            )
+
 
 class Road(Feature):
     """道路: a road centre line; stake numbers (K0+000) run from start_stake_m."""
@@ -347,6 +355,13 @@ class Road(Feature):
             ),
             models.CheckConstraint(condition=Q(start_stake_m__gte=0), name="road_stake_positive"),
         ]
+
+    def clean(self) -> None:
+        if self.end_stake_m is not None and self.start_stake_m is not None:
+            if self.end_stake_m <= self.start_stake_m:
+                raise ValidationError(
+                    {"end_stake_m": [_("The end stake must be beyond the start stake.")]}
+                )
 
 
 class Park(Feature):

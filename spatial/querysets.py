@@ -1,6 +1,7 @@
 """The one place where what a user may see or change is applied to a queryset."""
 
 from django.db import models
+from django.db.models import Q
 
 
 class RestrictedQuerySet(models.QuerySet):
@@ -14,4 +15,10 @@ class RestrictedQuerySet(models.QuerySet):
         field = getattr(self.model, "scope_field", "company")
         if field is None:
             return self if company_ids else self.none()
-        return self.filter(**{f"{field}__in": company_ids})
+        condition = Q(**{f"{field}__in": company_ids})
+        if getattr(self.model, "scope_null_is_shared", False) and (
+            action == "view" or access.has_group_grant(user, action, self.model)
+        ):
+            # Rows without a company apply to all: everyone sees them, the group changes them.
+            condition |= Q(**{f"{field}__isnull": True})
+        return self.filter(condition)

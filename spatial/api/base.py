@@ -100,8 +100,8 @@ class ScopedModelViewSet(viewsets.ModelViewSet):
         if field == "pk":  # a company: it belongs to its parent's subtree
             parent = data.get("parent", getattr(instance, "parent", None))
             return parent.pk if parent else (instance.pk if instance else None)
-        if "company" in data and data["company"] is not None:
-            return data["company"].pk
+        if "company" in data:
+            return data["company"].pk if data["company"] is not None else None
         parent_field = getattr(model, "parent_field", None)
         parent = data.get(parent_field) if parent_field else None
         if parent is not None:

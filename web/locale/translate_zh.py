@@ -116,6 +116,7 @@ ZH = {
     "A QR payload holds 1-128 characters.": "二维码内容须为 1 到 128 个字符。",
     "Unknown tag kind %(kind)r.": "未知标签类型 %(kind)r。",
     "This tag is already on another asset.": "该标签已绑定其他资产。",
+    "The expiry date is before the issue date.": "到期日期早于签发日期。",
     "The file is empty.": "文件为空。",
     "The file is %(size)d bytes; the limit is %(limit)d bytes.": "文件大小为 %(size)d 字节，超过上限 %(limit)d 字节。",
     "Files of type .%(ext)s are not accepted; use one of: %(allowed)s.": "不接受 .%(ext)s 类型的文件；可用类型：%(allowed)s。",
@@ -252,6 +253,9 @@ ZH = {
     "Layer": "图层",
     "Records you can see": "可见记录数",
     "API documentation (OpenAPI)": "API 文档（OpenAPI）",
+    "The asset cannot enter service before it is acquired.": "投入使用日期不能早于取得日期。",
+    "The usable area cannot exceed the gross floor area.": "套内面积不能大于建筑面积。",
+    "The end stake must be beyond the start stake.": "终点桩号必须大于起点桩号。",
 }
 
 

@@ -1,0 +1,113 @@
+"""Shared fixtures: a small company tree, users with roles in it, and API clients.
+
+集团 group
+├── 子公司 A ── 项目公司 A1
+└── 子公司 B
+"""
+
+import base64
+from dataclasses import dataclass
+
+import pytest
+from rest_framework.test import APIClient
+
+from spatial.choices import CompanyKind, Role
+from spatial.models import Company, Membership
+from spatial.services import company_create
+from tests.factories import PASSWORD, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    settings.ALLOWED_HOSTS = ["testserver"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # Hashing passwords at full strength only slows the suite down.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # WhiteNoise warns when STATIC_ROOT is missing; nothing is collected for tests.
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STATIC_ROOT.mkdir()
+    # The hashed-name manifest exists only after collectstatic; pages render with plain names.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@dataclass(frozen=True)
+class Tree:
+    group: Company
+    sub_a: Company
+    sub_b: Company
+    project_a: Company
+
+
+@pytest.fixture
+def tree(db) -> Tree:
+    group = company_create(code="HFCT", name="合肥城投集团", kind=CompanyKind.GROUP)
+    sub_a = company_create(
+        code="HFCT-A", name="合肥滨湖置业有限公司", kind=CompanyKind.SUBSIDIARY, parent=group
+    )
+    sub_b = company_create(
+        code="HFCT-B", name="合肥高新园区运营有限公司", kind=CompanyKind.SUBSIDIARY, parent=group
+    )
+    project_a = company_create(
+        code="HFCT-A1", name="合肥滨湖科创项目公司", kind=CompanyKind.PROJECT, parent=sub_a
+    )
+    return Tree(group=group, sub_a=sub_a, sub_b=sub_b, project_a=project_a)
+
+
+def _member(username: str, company: Company, role: str):
+    user = UserFactory(username=username)
+    Membership.objects.create(user=user, company=company, role=role)
+    return user
+
+
+@pytest.fixture
+def group_admin(tree):
+    return _member("group_admin", tree.group, Role.GROUP_ADMIN)
+
+
+@pytest.fixture
+def manager_a(tree):
+    return _member("manager_a", tree.sub_a, Role.ASSET_MANAGER)
+
+
+@pytest.fixture
+def readonly_a(tree):
+    return _member("readonly_a", tree.sub_a, Role.READ_ONLY)
+
+
+@pytest.fixture
+def agent_a(tree):
+    return _member("agent_a", tree.sub_a, Role.LEASING_AGENT)
+
+
+@pytest.fixture
+def manager_b(tree):
+    return _member("manager_b", tree.sub_b, Role.ASSET_MANAGER)
+
+
+@pytest.fixture
+def api():
+    """`api(user)`: an APIClient acting as `user`; `api()` is anonymous."""
+
+    def client_for(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return client_for
+
+
+@pytest.fixture
+def basic_api():
+    """`basic_api(user)`: an APIClient sending real HTTP Basic credentials."""
+
+    def client_for(user, password: str = PASSWORD) -> APIClient:
+        client = APIClient()
+        token = base64.b64encode(f"{user.get_username()}:{password}".encode()).decode()
+        client.credentials(HTTP_AUTHORIZATION=f"Basic {token}")
+        return client
+
+    return client_for
