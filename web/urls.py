@@ -23,6 +23,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
+    # -- WFS 2.0 (spatial/wfs.py) --
+    # -- vector tiles (spatial/tiles.py) --
+    # -- import / export (spatial/transfer/) --
+    # -- BIM import (bim/) --
 ]
 urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
