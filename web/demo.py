@@ -38,6 +38,7 @@ from psycopg import sql
 from shapely.geometry import MultiPolygon, Polygon, box
 from stdnum.cn import uscc
 
+from leasing.demo import LeaseRows
 from portfolio import coding
 from portfolio.choices import AssetStatus, TagKind
 from portfolio.models import Category, CodeSequence, CodingRule
@@ -1185,6 +1186,10 @@ def demo_seed(*, scale: str, reset: bool = False) -> SeedResult:
         builder.companies()
         phases["reset and companies"] = clock() - started
         builder.build()
+        # Tenants and leases for the units (leasing/demo.py), written with the rest.
+        leases = LeaseRows(builder, Table, AS_OF, RANDOM_SEED + 2, make_uscc)
+        leases.build()
+        builder.tables = (*builder.tables, *leases.tables)
         phases["generate"] = clock() - started - sum(phases.values())
         builder.write()
     phases["write and commit"] = clock() - started - sum(phases.values())

@@ -189,6 +189,14 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": False,
 }
 
+# WFS 2.0 (spatial/wfs.py): service metadata, and anonymous reads only when switched on,
+# limited to the listed company codes (comma-separated; empty: nothing).
+WFS_PROVIDER_NAME = os.environ.get("WFS_PROVIDER_NAME", "GeoAsset 空间资产平台")
+WFS_PROVIDER_SITE = os.environ.get("WFS_PROVIDER_SITE", "")
+WFS_CONTACT_PERSON = os.environ.get("WFS_CONTACT_PERSON", "")
+WFS_ANONYMOUS = env_bool("WFS_ANONYMOUS", False)
+WFS_ANONYMOUS_COMPANIES = env_list("WFS_ANONYMOUS_COMPANIES")
+
 # Django's own checks: the history middleware records who made each change.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 

@@ -24,9 +24,13 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
     # -- WFS 2.0 (spatial/wfs.py) --
+    path("wfs/", include("spatial.wfs")),
     # -- vector tiles (spatial/tiles.py) --
+    path("tiles/", include("spatial.tiles")),
     # -- import / export (spatial/transfer/) --
     # -- BIM import (bim/) --
+    # -- leasing (leasing/) --
+    path("api/leasing/", include("leasing.api.urls")),
 ]
 urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
