@@ -5,6 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from leasing import selectors, services
 from leasing.models import Lease, LeaseEvent, LeaseUnit, Tenant, TurnoverReport
@@ -225,7 +226,7 @@ def test_turnover_report_for_a_closed_period_is_refused(tenant_a, units_a):
         today=TODAY,
     )
     services.lease_period_close(lease, through=date(2025, 2, 28), today=TODAY)
-    with pytest.raises(ValidationError) as err:
+    with pytest.raises(ValidationError) as err, translation.override("en"):
         services.turnover_report_create(
             lease=lease,
             period_start=date(2025, 2, 1),

@@ -28,6 +28,7 @@ urlpatterns = [
     # -- vector tiles (spatial/tiles.py) --
     path("tiles/", include("spatial.tiles")),
     # -- import / export (spatial/transfer/) --
+    path("api/", include("spatial.transfer.urls")),
     # -- BIM import (bim/) --
     # -- leasing (leasing/) --
     path("api/leasing/", include("leasing.api.urls")),

@@ -1,11 +1,14 @@
 """API endpoints of the spatial graph; every one scoped by ScopedModelViewSet."""
 
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import filters as drf_filters
 from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from spatial import linref
 from spatial.api import filters, serializers
 from spatial.api.base import ScopedModelViewSet
 from spatial.models import Building, Company, Floor, Parcel, Park, Road, Site, Unit
@@ -71,6 +74,73 @@ class RoadViewSet(FeatureViewSet):
     serializer_class = serializers.RoadSerializer
     filterset_class = filters.RoadFilterSet
     ordering_fields = (*FEATURE_ORDERING, "length_m")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("stake", str, required=True, description="K1+234.5 or 1234.5 (m)"),
+            OpenApiParameter("crs", str, description="output CRS: EPSG:4326 (default), GCJ02…"),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+        filters=False,
+    )
+    @action(
+        detail=True, methods=["get"], url_path="stake-to-point", pagination_class=None,
+        filter_backends=[],
+    )  # fmt: skip
+    def stake_to_point(self, request, pk=None):
+        """The point at a stake number (桩号), as a GeoJSON Feature with a Point geometry."""
+        road = self.get_object()
+        params = request.query_params
+        target = linref.parse_lonlat_crs(params.get("crs"))
+        stake_m = linref.parse_stake(params.get("stake"))
+        found = linref.road_stake_point(road=road, stake_m=stake_m)
+        return Response(
+            {
+                "type": "Feature",
+                "geometry": linref.point_geojson(found.point, target),
+                "properties": {
+                    "road": road.pk,
+                    "road_code": road.code,
+                    "stake": found.stake,
+                    "stake_m": str(found.stake_m),
+                    "fraction": found.fraction,
+                    "crs": target.label,
+                },
+            }
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("lon", float, required=True),
+            OpenApiParameter("lat", float, required=True),
+            OpenApiParameter("crs", str, description="CRS of lon/lat: EPSG:4326 (default), GCJ02…"),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+        filters=False,
+    )
+    @action(
+        detail=True, methods=["get"], url_path="point-to-stake", pagination_class=None,
+        filter_backends=[],
+    )  # fmt: skip
+    def point_to_stake(self, request, pk=None):
+        """The stake of the road's point nearest to lon/lat, and the distance to the road."""
+        road = self.get_object()
+        params = request.query_params
+        source = linref.parse_lonlat_crs(params.get("crs"))
+        point = linref.parse_point(params.get("lon"), params.get("lat"), source)
+        found = linref.road_locate_point(road=road, point=point)
+        return Response(
+            {
+                "road": road.pk,
+                "road_code": road.code,
+                "stake": found.stake,
+                "stake_m": str(found.stake_m),
+                "fraction": found.fraction,
+                "distance_m": round(found.distance_m, 3),
+                "point_on_road": linref.point_geojson(found.on_line, source),
+                "crs": source.label,
+            }
+        )
 
 
 class ParkViewSet(FeatureViewSet):
