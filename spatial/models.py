@@ -144,8 +144,22 @@ class Feature(models.Model):
         return f"{self.name} ({self.code})"
 
 
+class GeometryValidConstraint(models.CheckConstraint):
+    """ST_IsValid in the database, the last line behind GeometryValidator.
+
+    Not evaluated again by `full_clean()`: the field's GeometryValidator has already said
+    why a geometry is invalid, and Django cannot evaluate ST_IsValid on an absent one.
+    """
+
+    def validate(self, model, instance, exclude=None, using=None):
+        return None
+
+
 def _valid_geom(name: str):
-    return models.CheckConstraint(condition=Q(geom__isvalid=True), name=f"{name}_geom_valid")
+    # An absent geometry (a floor without an outline) is not an invalid one.
+    return GeometryValidConstraint(
+        condition=Q(geom__isnull=True) | Q(geom__isvalid=True), name=f"{name}_geom_valid"
+    )
 
 
 class Site(Feature):

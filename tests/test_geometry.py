@@ -9,8 +9,17 @@ from django.core.exceptions import ValidationError
 from django.utils import translation
 
 from spatial import services
-from spatial.models import Site, Unit
-from tests.factories import HEFEI, FloorFactory, UnitFactory, offset, origin, rect, unit_slot
+from spatial.models import Floor, Site, Unit
+from tests.factories import (
+    HEFEI,
+    BuildingFactory,
+    FloorFactory,
+    UnitFactory,
+    offset,
+    origin,
+    rect,
+    unit_slot,
+)
 
 
 def _bowtie() -> Polygon:
@@ -195,3 +204,14 @@ def test_restoring_a_floor_outline_clears_the_flag(tree):
     # then
     unit.refresh_from_db()
     assert unit.outside_floor is False
+
+
+def test_floor_without_an_outline_is_stored(tree):
+    # given
+    building = BuildingFactory(site__company=tree.sub_a)
+    # when
+    floor = services.feature_create(
+        Floor, code="FL-NOGEOM", name="屋面", building=building, level=9, geom=None
+    )
+    # then
+    assert Floor.objects.get(pk=floor.pk).geom is None

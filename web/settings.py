@@ -197,6 +197,12 @@ WFS_CONTACT_PERSON = os.environ.get("WFS_CONTACT_PERSON", "")
 WFS_ANONYMOUS = env_bool("WFS_ANONYMOUS", False)
 WFS_ANONYMOUS_COMPANIES = env_list("WFS_ANONYMOUS_COMPANIES")
 
+# BIM import jobs (bim/tasks.py): "thread" runs an upload in the web process after commit;
+# "worker" leaves it to `manage.py run_ifc_worker` processes (any number, any machine).
+BIM_IMPORT_RUNNER = os.environ.get("BIM_IMPORT_RUNNER", "thread")
+BIM_IMPORT_STALE_SECONDS = int(os.environ.get("BIM_IMPORT_STALE_SECONDS", "900"))
+BIM_IMPORT_MAX_BYTES = int(os.environ.get("BIM_IMPORT_MAX_BYTES", str(512 * 1024 * 1024)))
+
 # Django's own checks: the history middleware records who made each change.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 

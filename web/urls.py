@@ -30,6 +30,8 @@ urlpatterns = [
     # -- import / export (spatial/transfer/) --
     path("api/", include("spatial.transfer.urls")),
     # -- BIM import (bim/) --
+    path("api/bim/", include("bim.api.urls")),
+    path("bim/", include("bim.urls")),
     # -- leasing (leasing/) --
     path("api/leasing/", include("leasing.api.urls")),
 ]
