@@ -51,7 +51,8 @@ def _upload(name: str = HOM, content: bytes | None = None) -> SimpleUploadedFile
 def _post(client, site, **fields):
     data = {"file": _upload(), "site": site.pk, "anchor_lon": HEFEI[0], "anchor_lat": HEFEI[1]}
     data.update(fields)
-    return client.post(URL, data, format="multipart")
+    # English messages, as the asserts below read them.
+    return client.post(URL, data, format="multipart", headers={"Accept-Language": "en"})
 
 
 # -- uploads -------------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ def test_failed_job_reports_why(api, site_a, manager_a, workers):
     tasks.work(once=True)
     detail = api(manager_a).get(response.json()["url"]).json()
     assert detail["status"] == "failed"
-    assert "Give an anchor point" in detail["message"]
+    assert "--anchor LON,LAT" in detail["message"]  # the job's message, in the default language
     assert Unit.objects.count() == 0
 
 

@@ -593,7 +593,7 @@ ZH = {
     "The period ends before it starts.": "账期的结束日期早于开始日期。",
     "The period lies outside the lease term.": "账期超出租期范围。",
     "Turnover for this period is already reported.": "该账期的营业额已申报。",
-    "This field is required.": "此字段为必填项。",
+    "This field is required.": "该字段是必填项。",
     "In K1+234.5 the metres after '+' must be below 1000.": "K1+234.5 格式中“+”后的米数须小于 1000。",
     "Give a stake as K1+234.5 or in metres, e.g. 1234.5.": "桩号须写作 K1+234.5 或米数，例如 1234.5。",
     "%(stake)s is outside this road's stakes, %(start)s to %(end)s.": "%(stake)s 超出该道路的桩号范围（%(start)s 至 %(end)s）。",
