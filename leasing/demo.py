@@ -19,6 +19,7 @@ from decimal import Decimal
 from stdnum.cn import ric, uscc
 
 from leasing.rent import add_months
+from leasing.services import VERSION_FIELDS
 from spatial.choices import UnitStatus, UnitUse
 
 DAY = timedelta(days=1)
@@ -122,18 +123,7 @@ class LeaseRows:
                 "effective_from",
                 "start_date",
                 "end_date",
-                "payment_cycle",
-                "bill_lead_days",
-                "due_offset_days",
-                "monthly_basis",
-                "prices_include_tax",
-                "rent_vat_rate",
-                "escalation_rate",
-                "escalation_every_months",
-                "turnover_rate",
-                "early_termination_penalty_months",
-                "breach_penalty_months",
-                "deposit_forfeited_on_breach",
+                *VERSION_FIELDS,
                 "reason",
                 "created_at",
             ),

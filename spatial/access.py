@@ -56,6 +56,15 @@ def _memberships(user) -> list[tuple[str, str]]:
     return cached
 
 
+def holds_role(user, company, roles: frozenset[str]) -> bool:
+    """Does `user` hold one of `roles` at `company` or at a company above it?"""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return any(role in roles and company.path.startswith(path) for path, role in _memberships(user))
+
+
 def _subtree_ids(paths: Iterable[str]) -> frozenset[int]:
     from spatial.models import Company
 

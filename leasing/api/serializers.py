@@ -18,7 +18,7 @@ from leasing.models import (
     TurnoverReport,
     UnitListing,
 )
-from spatial.access import _memberships
+from spatial import access
 from spatial.api.base import ScopedRelatedField, ScopedSerializerMixin
 from spatial.choices import Role
 from spatial.models import Unit
@@ -29,14 +29,7 @@ PERSONAL_DATA_ROLES = frozenset({Role.GROUP_ADMIN, Role.LEASING_AGENT, Role.FINA
 
 def sees_personal_data(user, company) -> bool:
     """Does `user` hold, at `company` or above it, a role that needs tenants' phone and ID?"""
-    if user is None or not user.is_authenticated:
-        return False
-    if user.is_superuser:
-        return True
-    return any(
-        role in PERSONAL_DATA_ROLES and company.path.startswith(path)
-        for path, role in _memberships(user)
-    )
+    return access.holds_role(user, company, PERSONAL_DATA_ROLES)
 
 
 def mask_phone(value: str) -> str:
