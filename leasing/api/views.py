@@ -223,7 +223,7 @@ class TurnoverReportViewSet(ScopedModelViewSet):
 
 
 class UnitListingViewSet(ScopedModelViewSet):
-    queryset = UnitListing.objects.select_related("unit")
+    queryset = UnitListing.objects.select_related("unit").order_by("unit_id")  # stable pages
     serializer_class = serializers.UnitListingSerializer
     filter_backends = (DjangoFilterBackend,)
     filterset_fields = ("unit", "vacancy_reason")
