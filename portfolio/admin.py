@@ -4,7 +4,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from portfolio import services
 from portfolio.models import Asset, AssetTag, Category, CodingRule, Document
-from spatial.admin import ScopedAdminMixin
+from spatial.admin import ScopedAdminMixin, changed_fields
 
 
 @admin.register(Category)
@@ -35,9 +35,8 @@ class AssetAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
     inlines = [AssetTagInline]
 
     def save_model(self, request, obj, form, change):
-        fields = {f: form.cleaned_data[f] for f in form.changed_data if f in form.cleaned_data}
         if change:
-            services.asset_update(obj, **fields)
+            services.asset_update(obj, **changed_fields(form))
         else:
             created = services.asset_create(today=timezone.localdate(), **form.cleaned_data)
             obj.pk = created.pk

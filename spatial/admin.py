@@ -9,6 +9,11 @@ from spatial import access, services
 from spatial.models import Building, Company, Floor, Membership, Parcel, Park, Road, Site, Unit
 
 
+def changed_fields(form) -> dict:
+    """The cleaned values of the fields an admin form changed: what an update service takes."""
+    return {f: form.cleaned_data[f] for f in form.changed_data if f in form.cleaned_data}
+
+
 class ScopedAdminMixin:
     """The admin sees and changes what the API would let the same user see and change."""
 
@@ -45,11 +50,10 @@ class FeatureAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
     readonly_fields = ("created_at", "updated_at")
 
     def save_model(self, request, obj, form, change):
-        fields = {f: form.cleaned_data[f] for f in form.changed_data if f in form.cleaned_data}
         if change:
-            services.feature_update(obj, **fields)
+            services.feature_update(obj, **changed_fields(form))
         else:
-            services._save_feature(obj)
+            obj.pk = services.feature_create(type(obj), **form.cleaned_data).pk
 
 
 class MembershipInline(admin.TabularInline):
@@ -66,9 +70,8 @@ class CompanyAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
     inlines = [MembershipInline]
 
     def save_model(self, request, obj, form, change):
-        fields = {f: form.cleaned_data[f] for f in form.changed_data if f in form.cleaned_data}
         if change:
-            services.company_update(obj, **fields)
+            services.company_update(obj, **changed_fields(form))
         else:
             created = services.company_create(**form.cleaned_data)
             obj.pk, obj.path = created.pk, created.path
