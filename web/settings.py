@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "bim",
     "leasing",
     "finance",
+    "finance.collection",
+    "finance.invoicing",
     "tracking",
     "web",
 ]
