@@ -67,6 +67,8 @@ class LeaseRows:
     def __init__(self, builder, table_cls, as_of: date, seed: int, make_uscc):
         self.b, self.as_of, self.make_uscc = builder, as_of, make_uscc
         self.rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
+        # Amendments draw from their own stream, so adding them left every other row alone.
+        self.amend_rng = random.Random(seed + 1)  # noqa: S311 - demo data, not secrets
         now = builder.now
         self.now = now
         T = table_cls
@@ -244,31 +246,81 @@ class LeaseRows:
             basis_month = "365_12" if draw < 0.5 else "actual"
             steps = [(start, round(monthly * 12 / 365, 2), "sqm_day")]
             esc, esc_every = (0.05, 24) if rng.random() < 0.4 else (0, None)
-        version = self.version.add(
-            lease, 1, start, start, end, cycle, 15, 0, basis_month, True, "0.0900",
-            f"{esc:.4f}", esc_every, f"{turnover:.4f}" if turnover else None,
-            "2.00", "3.00", rng.random() < 0.3, "签约", self.now,
-        )  # fmt: skip
+        terms = (
+            cycle,
+            15,
+            0,
+            basis_month,
+            True,
+            "0.0900",
+            f"{esc:.4f}",
+            esc_every,
+            f"{turnover:.4f}" if turnover else None,
+            "2.00",
+            "3.00",
+            rng.random() < 0.3,
+        )
+        version = self.version.add(lease, 1, start, start, end, *terms, "签约", self.now)
         for d, price, basis in steps:
             self.step.add(version, d, f"{price:.4f}", basis)
         if use not in (UnitUse.APARTMENT, UnitUse.PARKING) and rng.random() < 0.35:
             months = rng.choice((1, 2, 3))
             self.free.add(version, start, add_months(start, months) - DAY, rng.random() < 0.2)
+        charges = []
         if use not in (UnitUse.APARTMENT, UnitUse.PARKING):
-            self.charge.add(version, "property_fee", "物业费", f"{rng.uniform(4, 12):.2f}",
-                            "sqm_month", "1", "0.0600")  # fmt: skip
+            charges.append(("property_fee", "物业费", f"{rng.uniform(4, 12):.2f}",
+                            "sqm_month", "1", "0.0600"))  # fmt: skip
             if use == UnitUse.OFFICE and rng.random() < 0.25:
-                self.charge.add(version, "parking", "固定车位", "400.00", "month_fixed",
-                                str(rng.randint(1, 4)), "0.0900")  # fmt: skip
+                charges.append(("parking", "固定车位", "400.00", "month_fixed",
+                                str(rng.randint(1, 4)), "0.0900"))  # fmt: skip
             if use in (UnitUse.RETAIL, UnitUse.CATERING) and rng.random() < 0.3:
-                self.charge.add(version, "advertising", "广告位", f"{rng.randint(10, 40) * 100}",
-                                "month_fixed", "1", "0.0600")  # fmt: skip
-        price, basis = steps[0][1], steps[0][2]
-        per = {"sqm_day": price * 365 / 12, "sqm_month": price}.get(basis, price / float(area))
+                charges.append(("advertising", "广告位", f"{rng.randint(10, 40) * 100}",
+                                "month_fixed", "1", "0.0600"))  # fmt: skip
+        for charge in charges:
+            self.charge.add(version, *charge)
         last = (move_out or end) + DAY
-        self.line.add(version, lease, unit_row, f"{area:.2f}", f"{per:.4f}",
-                      f"[{start.isoformat()},{last.isoformat()})", True, True)  # fmt: skip
+        amended = self.amendment(start, end, use, status) if status == "active" else None
+        held = f"[{start.isoformat()},{(amended or last).isoformat()})"
+        self.line.add(version, lease, unit_row, f"{area:.2f}", self.headline(steps[0], area),
+                      held, True, amended is None)  # fmt: skip
+        if amended:
+            # 变更: the rent from `amended` on, as a second version (the first stays readable)
+            factor = self.amend_rng.choice((0.9, 0.95, 1.05, 1.1))
+            later = [s for s in steps if s[0] > amended]
+            now = [s for s in steps if s[0] <= amended][-1]
+            new = [(amended, round(now[1] * factor, 2), now[2])]
+            new += [(d, round(p * factor, 2), b) for d, p, b in later]
+            reason = "变更：租金下调（经营困难）" if factor < 1 else "变更：租金上调（装修改造）"
+            v2 = self.version.add(lease, 2, amended, start, end, *terms, reason, self.now)
+            for d, price, basis in new:
+                self.step.add(v2, d, f"{price:.4f}", basis)
+            for charge in charges:
+                self.charge.add(v2, *charge)
+            self.line.add(v2, lease, unit_row, f"{area:.2f}", self.headline(new[0], area),
+                          f"[{amended.isoformat()},{last.isoformat()})", True, True)  # fmt: skip
         return lease
+
+    @staticmethod
+    def headline(step: tuple[date, float, str], area: Decimal) -> str:
+        """元/m²/month of a rent step, as the lease line stores it for the map."""
+        _day, price, basis = step
+        per = {"sqm_day": price * 365 / 12, "sqm_month": price}.get(basis, price / float(area))
+        return f"{per:.4f}"
+
+    def amendment(self, start: date, end: date, use: str, status: str) -> date | None:
+        """The effective date of a rent amendment for about one active lease in twelve.
+
+        Offices and shops signed at least a year ago, amended on a month anniversary at
+        least six months in and not after the demo's day.
+        """
+        if use not in (UnitUse.OFFICE, UnitUse.RETAIL, UnitUse.CATERING):
+            return None
+        if self.amend_rng.random() >= 0.08:
+            return None
+        months = [m for m in range(6, 120) if add_months(start, m) <= min(self.as_of, end)]
+        if len(months) < 6:
+            return None
+        return add_months(start, self.amend_rng.choice(months))
 
     def build(self) -> None:
         """Leases for the builder's unit rows (statuses adjusted in place)."""

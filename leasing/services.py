@@ -17,7 +17,7 @@ from typing import Any
 from django.contrib.postgres.fields.ranges import DateRange
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from stdnum.cn import ric, uscc
@@ -553,6 +553,34 @@ def leases_expire_due(*, today: date, user=None) -> int:
             _listings_vacate(lease, since=lease.end_date + DAY, reason=VacancyReason.LEASE_EXPIRED)
     units_status_sync(unit_ids=[u for lease in due for u in _unit_ids(lease)], today=today)
     return len(due)
+
+
+def leases_rents_refresh(*, today: date) -> int:
+    """Bring the stored rent per m² of current lease lines to the rent in force today.
+
+    A line stores its version's headline rent when the version is written; steps and
+    periodic escalation (+5 % every two years …) move the rent later, and the map, WFS and
+    rent-per-m² analyses read the stored figure. Only leases whose rent can move (more
+    than one step, or an escalation rate) are read; returns how many lines changed.
+    """
+    movable = (
+        Lease.objects.filter(status=LeaseStatus.ACTIVE, start_date__lte=today)
+        .annotate(steps=Count("versions__steps"))
+        .filter(Q(steps__gt=1) | Q(versions__escalation_rate__gt=0))
+        .distinct()
+    )
+    changed = 0
+    for lease in movable.iterator(chunk_size=500):
+        in_force = [t for t in rent.terms_for_lease(lease) if t.start <= today < t.end]
+        if not in_force:  # today outside the term (moved out, or not started)
+            continue
+        per = rent.rent_per_sqm_month(in_force[0], today)
+        changed += (
+            LeaseUnit.objects.filter(lease=lease, current=True)
+            .exclude(rent_per_sqm_month=per)
+            .update(rent_per_sqm_month=per)
+        )
+    return changed
 
 
 def _unit_ids(lease: Lease) -> list[int]:

@@ -318,6 +318,34 @@ def test_expiry_frees_the_unit_with_a_reason(tenant_a, units_a):
     assert units_a[0].listing.vacancy_reason == "lease_expired"
 
 
+def test_daily_rent_refresh_follows_escalation_and_steps(tenant_a, units_a):
+    # given a 60 元/m²/month lease escalating +5 % every 12 months from 1 Jan 2025
+    escalating = active(tenant_a, units_a[:1], escalation_rate=D("0.05"),
+                        escalation_every_months=12)  # fmt: skip
+    # and a stepped lease on another unit: 50 then 70 from 1 July 2025
+    stepped = active(tenant_a, units_a[1:2], number="HT-2025-002", steps=[
+        {"start_date": date(2025, 1, 1), "price": D("50"), "basis": "sqm_month"},
+        {"start_date": date(2025, 7, 1), "price": D("70"), "basis": "sqm_month"},
+    ])  # fmt: skip
+    # and a flat lease that never moves
+    flat = active(tenant_a, units_a[2:3], number="HT-2025-003")
+
+    def per(lease):
+        return LeaseUnit.objects.get(lease=lease, current=True).rent_per_sqm_month
+
+    assert (per(escalating), per(stepped), per(flat)) == (D("60"), D("50"), D("60"))
+    # when the daily job runs within the first year, nothing moves
+    assert services.leases_rents_refresh(today=date(2025, 6, 30)) == 0
+    # when it runs on 2 January 2026: 60 × 1.05 = 63.0000, and the step of July is 70
+    assert services.leases_rents_refresh(today=date(2026, 1, 2)) == 2
+    assert (per(escalating), per(stepped), per(flat)) == (D("63"), D("70"), D("60"))
+    # a rerun the same day changes nothing
+    assert services.leases_rents_refresh(today=date(2026, 1, 2)) == 0
+    # two anniversaries on: 60 × 1.05² = 66.15
+    services.leases_rents_refresh(today=date(2027, 1, 1))
+    assert per(escalating) == D("66.15")
+
+
 # -- dashboards --------------------------------------------------------------------------------
 
 

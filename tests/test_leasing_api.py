@@ -334,14 +334,33 @@ def test_terminate_outside_the_term_is_refused_in_english(api, agent_a, lease_a)
 # -- settlement preview ------------------------------------------------------------------------
 
 
-def test_settlement_preview_is_refused_to_anonymous_other_company_and_read_only(
+def test_settlement_preview_is_refused_to_anonymous_other_company_and_read_only_post(
     api, agent_b, readonly_a, lease_a
 ):
-    # The preview is a POST: the permission treats it as a write, so read-only gets 403.
+    # A POST preview is treated as a write, so read-only gets 403 there.
     url = f"{LEASES}{lease_a.pk}/settlement-preview/"
     refused(api, None, url, TERMINATE, lease_a, 403)
     refused(api, agent_b, url, TERMINATE, lease_a, 404)
     refused(api, readonly_a, url, TERMINATE, lease_a, 403)
+
+
+def test_settlement_preview_by_get_is_open_to_read_only_and_scoped(
+    api, agent_b, readonly_a, lease_a
+):
+    # given the deposit received
+    _receive_deposit(lease_a)
+    before = state(lease_a)
+    url = f"{LEASES}{lease_a.pk}/settlement-preview/"
+    # when a read-only user of the landlord previews by GET
+    r = api(readonly_a).get(url, TERMINATE)
+    # then the figures are the POST preview's, and nothing changes
+    assert r.status_code == 200, r.json()
+    assert (r.json()["balance"], r.json()["penalty"]) == ("-9509.67", "12000.00")
+    assert state(lease_a) == before
+    # another company's user does not see the lease; a bad date names its field
+    assert api(agent_b).get(url, TERMINATE).status_code == 404
+    bad = api(readonly_a).get(url, {**TERMINATE, "move_out_date": "2025-02-30"})
+    assert bad.status_code == 400 and "move_out_date" in bad.json()
 
 
 def test_settlement_preview_shows_the_figures_and_changes_nothing(api, agent_a, lease_a):

@@ -179,3 +179,29 @@ def test_demo_users_is_idempotent_and_prints_the_logins(monkeypatch):
     text = out.getvalue()
     assert "another-demo-pass" in text
     assert "agent" in text and "庐州置业有限公司" in text
+
+
+def test_seed_demo_has_amended_leases_whose_versions_hand_over_cleanly():
+    from leasing import rent
+    from leasing.models import Lease, LeaseUnit
+
+    seed()
+
+    amended = list(Lease.objects.filter(versions__number=2).distinct()[:20])
+    # about one office or shop lease in twelve carries a rent amendment
+    assert len(amended) >= 5
+    for lease in amended:
+        v1, v2 = lease.versions.order_by("number")
+        assert v1.effective_from == lease.start_date < v2.effective_from <= date(2026, 6, 30)
+        assert v2.reason.startswith("变更")
+        lines = list(LeaseUnit.objects.filter(lease=lease).order_by("version__number"))
+        # version 1 holds the unit until version 2 takes over; only the last is current
+        assert [line.current for line in lines] == [False, True]
+        assert lines[0].period.upper == lines[1].period.lower == v2.effective_from
+        assert lines[0].unit_id == lines[1].unit_id
+        # the rent engine reads both versions: the amended price applies from its date
+        terms = rent.terms_for_lease(lease)
+        assert [t.version for t in terms] == [1, 2]
+        before = rent.monthly_rent(terms[0], v2.effective_from - rent.DAY)
+        after = rent.monthly_rent(terms[1], v2.effective_from)
+        assert before != after

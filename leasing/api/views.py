@@ -150,12 +150,28 @@ class LeaseViewSet(ScopedModelViewSet):
         )
         return Response(serializers.SettlementSerializer(record).data)
 
-    @extend_schema(request=serializers.TerminateSerializer,
+    @extend_schema(
+        methods=["GET"],
+        parameters=[
+            OpenApiParameter("kind", str, description="expiry, early or breach"),
+            OpenApiParameter("move_out_date", str, description="YYYY-MM-DD, the last day"),
+            OpenApiParameter("paid", str, description="amount paid so far (元)"),
+        ],
+        request=None,
+        responses=serializers.SettlementSerializer,
+    )
+    @extend_schema(methods=["POST"], request=serializers.TerminateSerializer,
                    responses=serializers.SettlementSerializer)  # fmt: skip
-    @action(detail=True, methods=["post"], url_path="settlement-preview")
+    @action(detail=True, methods=["get", "post"], url_path="settlement-preview",
+            filter_backends=[])  # fmt: skip
     def settlement_preview(self, request, pk=None):
-        """The move-out settlement as it would be, without terminating."""
-        data = serializers.TerminateSerializer(data=request.data)
+        """The move-out settlement as it would be, without terminating.
+
+        A read: GET with query parameters (read-only users may preview); POST with the
+        same fields in the body is kept for clients written against the first version.
+        """
+        source = request.query_params if request.method == "GET" else request.data
+        data = serializers.TerminateSerializer(data=source)
         data.is_valid(raise_exception=True)
         lease = self.get_object()
         v = data.validated_data

@@ -1,7 +1,8 @@
 """Daily lease job: `manage.py leases_daily [--as-of YYYY-MM-DD]`.
 
 Activates approved leases whose start date has come, expires active leases whose last day
-has passed, and brings unit statuses in step. Run it once a day from cron.
+has passed, brings unit statuses in step, and moves the stored rent per m² of
+current lease lines to the rent in force (steps, escalation). Run it once a day from cron.
 """
 
 from datetime import date
@@ -22,4 +23,8 @@ class Command(BaseCommand):
         today = as_of or timezone.localdate()
         activated = services.leases_activate_due(today=today)
         expired = services.leases_expire_due(today=today)
-        self.stdout.write(f"{today}: {activated} leases activated, {expired} expired.")
+        rents = services.leases_rents_refresh(today=today)
+        self.stdout.write(
+            f"{today}: {activated} leases activated, {expired} expired, "
+            f"{rents} lease lines' rent per m² brought to today's steps and escalation."
+        )
