@@ -33,6 +33,7 @@ Rules (docs/leasing.md has worked examples):
 from __future__ import annotations
 
 import calendar
+import functools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -130,6 +131,7 @@ class Period:
 # -- calendar ----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 18)  # billing runs ask for the same few dates 10^6 times
 def add_months(anchor: date, months: int) -> date:
     """`anchor` moved by whole months, keeping its day or the month's last day."""
     index = anchor.year * 12 + anchor.month - 1 + months

@@ -22,7 +22,8 @@ ROLE_WRITES: dict[str, frozenset[str]] = {
     Role.GROUP_ADMIN: frozenset({"*"}),
     Role.ASSET_MANAGER: frozenset({"spatial", "portfolio", "bim"}),
     Role.LEASING_AGENT: frozenset({"leasing"}),
-    Role.FINANCE: frozenset({"finance"}),
+    # finance.collection and finance.invoicing are apps with labels of their own.
+    Role.FINANCE: frozenset({"finance", "collection", "invoicing"}),
     Role.FIELD_STAFF: frozenset({"tracking", "portfolio.asset", "portfolio.assettag"}),
     Role.READ_ONLY: frozenset(),
     Role.GIS_ANALYST: frozenset(),

@@ -38,6 +38,8 @@ from psycopg import sql
 from shapely.geometry import MultiPolygon, Polygon, box
 from stdnum.cn import uscc
 
+from finance.collection.demo import demo_receipts
+from finance.demo import demo_finance_seed
 from leasing.demo import LeaseRows
 from portfolio import coding
 from portfolio.choices import AssetStatus, TagKind
@@ -1192,6 +1194,9 @@ def demo_seed(*, scale: str, reset: bool = False) -> SeedResult:
         builder.tables = (*builder.tables, *leases.tables)
         phases["generate"] = clock() - started - sum(phases.values())
         builder.write()
+        finance_counts = demo_finance_seed(as_of=AS_OF)  # 12 months of bills (finance/demo.py)
+        # money in against them: on time, late, partial payers and arrears
+        finance_counts["receipts"] = demo_receipts(as_of=AS_OF, seed=RANDOM_SEED + 3)
     phases["write and commit"] = clock() - started - sum(phases.values())
     with connection.cursor() as cursor:  # fresh statistics for the map and the benchmarks
         for table in builder.tables:
@@ -1203,6 +1208,7 @@ def demo_seed(*, scale: str, reset: bool = False) -> SeedResult:
         model = table.name.split("_", 1)[1]
         counts[labels.get(model, f"{model}s")] = len(table.rows)
     counts["code sequences"] = len(builder.seq)
+    counts.update((k, v) for k, v in finance_counts.items() if k != "seconds")
     return SeedResult(scale=scale, seconds=clock() - started, counts=counts, phases=phases)
 
 

@@ -34,6 +34,12 @@ urlpatterns = [
     path("bim/", include("bim.urls")),
     # -- leasing (leasing/) --
     path("api/leasing/", include("leasing.api.urls")),
+    # -- collection (finance/collection/) --
+    path("api/finance/", include("finance.collection.api.urls")),
+    # -- finance (finance/) --
+    path("api/finance/", include("finance.api.urls")),
+    # -- invoicing (finance/invoicing/) --
+    path("api/finance/", include("finance.invoicing.api.urls")),
 ]
 urlpatterns += i18n_patterns(
     path("", views.home, name="home"),

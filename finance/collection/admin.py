@@ -1,0 +1,57 @@
+"""Admin for collection: read-only views, scoped; receipts are written through the API
+(finance.collection.services), never edited here."""
+
+from django.contrib import admin
+
+from finance.collection.models import (
+    CollectionCase,
+    DunningNotice,
+    DunningPolicy,
+    LateFeePolicy,
+    Receipt,
+)
+
+
+class ReadOnlyScopedAdmin(admin.ModelAdmin):
+    def get_queryset(self, request):
+        return super().get_queryset(request).restrict(request.user, "view")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Receipt)
+class ReceiptAdmin(ReadOnlyScopedAdmin):
+    list_display = ("number", "tenant", "company", "kind", "method", "received_on", "amount")
+    list_filter = ("kind", "method")
+    search_fields = ("number", "reference", "tenant__name")
+    date_hierarchy = "received_on"
+
+
+@admin.register(LateFeePolicy)
+class LateFeePolicyAdmin(ReadOnlyScopedAdmin):
+    list_display = ("company", "lease", "daily_rate", "grace_days", "cap_rate", "active")
+
+
+@admin.register(DunningPolicy)
+class DunningPolicyAdmin(ReadOnlyScopedAdmin):
+    list_display = ("name", "company", "active")
+
+
+@admin.register(DunningNotice)
+class DunningNoticeAdmin(ReadOnlyScopedAdmin):
+    list_display = ("tenant", "company", "level_number", "action", "amount", "sent_on")
+    list_filter = ("action", "channel")
+    date_hierarchy = "sent_on"
+
+
+@admin.register(CollectionCase)
+class CollectionCaseAdmin(ReadOnlyScopedAdmin):
+    list_display = ("tenant", "company", "kind", "status", "assignee", "opened_on")
+    list_filter = ("kind", "status")
