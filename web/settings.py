@@ -191,6 +191,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": False,
 }
 
+# The web map's base layer: an XYZ tile URL on the intranet ({z}/{x}/{y}; a Tianditu mirror or
+# an internal tile server) and its attribution. Empty: only our own layers, nothing leaves.
+MAP_BASE_TILE_URL = os.environ.get("GEOASSET_MAP_TILE_URL", "")
+MAP_BASE_ATTRIBUTION = os.environ.get("GEOASSET_MAP_TILE_ATTRIBUTION", "")
+
 # WFS 2.0 (spatial/wfs.py): service metadata, and anonymous reads only when switched on,
 # limited to the listed company codes (comma-separated; empty: nothing).
 WFS_PROVIDER_NAME = os.environ.get("WFS_PROVIDER_NAME", "GeoAsset 空间资产平台")

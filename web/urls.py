@@ -9,7 +9,7 @@ from rest_framework.routers import DefaultRouter
 
 from portfolio.api.urls import router as portfolio_router
 from spatial.api.urls import router as spatial_router
-from web import views
+from web import pages, views
 
 api_router = DefaultRouter()
 api_router.registry.extend(spatial_router.registry)
@@ -40,11 +40,23 @@ urlpatterns = [
     path("api/finance/", include("finance.api.urls")),
     # -- invoicing (finance/invoicing/) --
     path("api/finance/", include("finance.invoicing.api.urls")),
+    # -- web pages API (web/) --
+    path("api/web/", include("web.api.urls")),
 ]
 urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # -- web pages (web/pages.py) --
+    path("map/", pages.map_page, name="web-map"),
+    path("buildings/<int:pk>/floors/", pages.floor_plan_page, name="web-floor-plan"),
+    path("leases/new/", pages.lease_new_page, name="web-lease-new"),
+    path("leases/<int:pk>/", pages.lease_page, name="web-lease"),
+    path("tenants/<int:pk>/", pages.tenant_page, name="web-tenant"),
+    path("assets/<int:pk>/", pages.asset_page, name="web-asset"),
+    path("cockpit/", pages.cockpit_page, name="web-cockpit"),
+    path("imports/", pages.imports_page, name="web-imports"),
+    path("lists/<slug:name>/", pages.list_page, name="web-list"),
     prefix_default_language=False,
 )
