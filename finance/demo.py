@@ -29,13 +29,13 @@ DAY = timedelta(days=1)
 TARIFFS = (("water", "4.1000", "0.09", 12), ("electricity", "0.9500", "0.13", 900))
 
 
-def demo_billing_seed(*, as_of: date, seed: int = 6) -> dict[str, int]:
-    """Post `MONTHS` months of bills up to `as_of`'s month; returns counts for the summary."""
+def demo_billing_seed(*, as_of: date, months: int = MONTHS, seed: int = 6) -> dict[str, int]:
+    """Post `months` months of bills up to `as_of`'s month; returns counts for the summary."""
     last = as_of.replace(day=1)
-    first = add_months(last, -(MONTHS - 1))
+    first = add_months(last, -(months - 1))
     leases = billing.leases_load(start=first, end=add_months(last, 1))
     counts = {"bills": 0, "bill lines": 0, "meter readings": 0}
-    for k in range(MONTHS):
+    for k in range(months):
         month = add_months(first, k)
         run = BillingRun.objects.create(period=month)
         result = billing.RunResult()
@@ -48,13 +48,13 @@ def demo_billing_seed(*, as_of: date, seed: int = 6) -> dict[str, int]:
     return counts
 
 
-def demo_meters_seed(*, as_of: date, seed: int = 6) -> int:
+def demo_meters_seed(*, as_of: date, months: int = MONTHS, seed: int = 6) -> int:
     """Meters on the first METERED_UNITS leased units and their month-end readings from
-    MONTHS months before `as_of` (written in bulk, consumption computed as the service
+    `months` months before `as_of` (written in bulk, consumption computed as the service
     would). Returns the number of readings."""
     rng = random.Random(seed)  # noqa: S311 - demo data
     last = as_of.replace(day=1)
-    first = add_months(last, -MONTHS)
+    first = add_months(last, -months)
     group = Company.objects.filter(parent__isnull=True).order_by("pk").first()
     if group is None:
         return 0
@@ -82,10 +82,10 @@ def demo_meters_seed(*, as_of: date, seed: int = 6) -> int:
             value = Decimal(rng.randint(0, 5000)) if n else Decimal("99000")  # 1st rolls over
             readings.append(MeterReading(meter=meter, read_on=first - DAY, value=value,
                                          consumption=0))  # fmt: skip
-            for k in range(1, MONTHS + 1):
+            for k in range(1, months + 1):
                 day = add_months(first, k) - DAY
                 use = (per_month * Decimal(rng.uniform(0.8, 1.2))).quantize(Decimal("0.01"))
-                if n == 1 and k >= MONTHS - 1:
+                if n == 1 and k >= months - 1:
                     continue  # missed: the last run estimates it, the next reading trues up
                 rollover = value + use >= 100000
                 value = (value + use) % 100000
@@ -95,11 +95,11 @@ def demo_meters_seed(*, as_of: date, seed: int = 6) -> int:
     return len(readings)
 
 
-def demo_finance_seed(*, as_of: date) -> dict[str, int]:
-    """Meters and readings, then twelve months of bills (web.demo calls this)."""
+def demo_finance_seed(*, as_of: date, months: int = MONTHS) -> dict[str, int]:
+    """Meters and readings, then `months` (twelve) months of bills (web.demo calls this)."""
     started = timezone.now()
-    readings = demo_meters_seed(as_of=as_of)
-    counts = demo_billing_seed(as_of=as_of)
+    readings = demo_meters_seed(as_of=as_of, months=months)
+    counts = demo_billing_seed(as_of=as_of, months=months)
     counts["meter readings"] = readings
     counts["seconds"] = int((timezone.now() - started).total_seconds())
     return counts

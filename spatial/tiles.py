@@ -16,9 +16,11 @@ and only those are transformed to EPSG:3857 and quantised by `ST_AsMVTGeom` to t
 no query runs. docs/tiles.md describes the layers, filters and caching for map authors.
 """
 
+import copy
 import functools
 import hashlib
 import math
+import time
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 import psycopg
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_out
 from django.core.exceptions import (
     EmptyResultSet,
     FullResultSet,
@@ -35,16 +38,19 @@ from django.core.exceptions import (
 from django.db import connections, models
 from django.db.models import F, Func, Subquery, Value
 from django.db.models.functions import Cast
+from django.db.models.signals import post_delete, post_save
 from django.http import HttpResponse, HttpResponseNotModified
 from django.urls import path, re_path, reverse
 from django.utils.cache import parse_etags, patch_vary_headers
 from django.utils.translation import gettext_lazy as _
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from spatial import layers
 from spatial.models import Company
 
 CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
@@ -72,6 +78,8 @@ MIN_ZOOM = {
     "buildings": 13,
     "floors": 15,
     "units": 15,
+    # Layers of other apps: portfolio's assets (portfolio/layers.py); others add their zoom
+    # here when they register (spatial.layers.tile_layer_register).
     "assets": 15,
 }
 #: Minor roads join the roads layer at later zooms than the arterials.
@@ -275,29 +283,6 @@ LAYERS: dict[str, Layer] = {
             ),
             {"company": "company", "site": "site_id"},
         ),
-        Layer(
-            "assets",
-            "portfolio.Asset",
-            "资产: assets at their own position, with category, status and location",
-            (
-                *COMMON,
-                _text("category_code", "category__code"),
-                _text("status"),
-                _number("site_id"),
-                _number("building_id"),
-                _number("floor_id"),
-                _number("unit_id"),
-                _number("level", "floor__level"),
-            ),
-            {
-                "company": "company",
-                "site": "site_id",
-                "building": "building_id",
-                "floor": "floor_id",
-                "status": "status",
-            },
-            simplify=False,
-        ),
     )
 }
 
@@ -483,6 +468,56 @@ def _tile_select(layer_name: str, simplified: bool) -> str:
     return sql
 
 
+#: How long a user's compiled scope is reused by one process (TILES_SCOPE_SECONDS overrides).
+#: A change of memberships or companies clears it at once in the process that made it (the
+#: signals below); other processes notice it within this time, well inside the five minutes
+#: a browser keeps a tile anyway (CACHE_SECONDS).
+SCOPE_SECONDS = 30
+#: At most this many scopes are kept per process; then the cache starts afresh.
+SCOPE_CACHE_SIZE = 10_000
+_scopes: dict[tuple, tuple[float, tuple[str, tuple] | None]] = {}  # key → (stored at, scope)
+
+
+def tile_scope_cache_clear(**kwargs) -> None:
+    """Forget every cached scope (a membership or company changed)."""
+    _scopes.clear()
+
+
+for _model in ("spatial.Membership", "spatial.Company"):
+    post_save.connect(tile_scope_cache_clear, sender=_model, dispatch_uid=f"tiles-{_model}-save")
+    post_delete.connect(
+        tile_scope_cache_clear, sender=_model, dispatch_uid=f"tiles-{_model}-delete"
+    )
+
+
+def cached_tile_scope(
+    layer: Layer, *, user, z: int, filters: Mapping | None = None
+) -> tuple[str, tuple] | None:
+    """`tile_scope`, kept per process for SCOPE_SECONDS: a map asks for dozens of tiles a
+    second with the same user, layer and filters, and the scope's two lookups (memberships,
+    their company subtree) and its compilation cost several times a small tile's query."""
+    if not getattr(user, "is_authenticated", False):
+        return tile_scope(layer, user=user, z=z, filters=filters)
+    feature_zoom = None
+    if layer.feature_min_zoom is not None:
+        # The zoom matters only through the feature zooms it passes.
+        feature_zoom = min(z, max(layer.feature_min_zoom[1].values()))
+    key = (
+        user.pk, user.is_active, user.is_superuser, layer.name, feature_zoom,
+        tuple(sorted((filters or {}).items())),
+    )  # fmt: skip
+    now = time.monotonic()
+    found = _scopes.get(key)
+    seconds = getattr(settings, "TILES_SCOPE_SECONDS", SCOPE_SECONDS)
+    if found is not None and now - found[0] < seconds:
+        return found[1]
+    scope = tile_scope(layer, user=user, z=z, filters=filters)
+    if len(_scopes) >= SCOPE_CACHE_SIZE:
+        _scopes.clear()
+    _scopes[key] = (now, scope)
+    return scope
+
+
 def tile_scope(
     layer: Layer, *, user, z: int, filters: Mapping | None = None
 ) -> tuple[str, tuple] | None:
@@ -541,7 +576,7 @@ def tile_sql(
     tile is empty without asking (below the layer's zoom, or nothing the user may see)."""
     if z < layer.min_zoom:
         return None
-    scope = tile_scope(layer, user=user, z=z, filters=filters)
+    scope = cached_tile_scope(layer, user=user, z=z, filters=filters)
     if scope is None:
         return None
     condition, condition_params = scope
@@ -551,16 +586,41 @@ def tile_sql(
         select = f"{select} AND ({condition})"
     using = layer.model.objects.db
     quote = connections[using].ops.quote_name
-    names = ", ".join(quote(n) for n in ("fid", *(a.name for a in layer.attrs), "geom"))
-    # Only ORM-compiled SQL and quoted constant names go into the text; values are bound.
-    # Ordered by id, so that the same rows give the same bytes and the same ETag. ST_AsMVT
-    # skips rows whose geometry is NULL (nothing left in the tile); a WHERE on it here
-    # would be pushed into the scan and clip every geometry twice.
-    sql = (
-        f"SELECT ST_AsMVT(t, %s, {EXTENT}, 'geom', 'fid') "  # noqa: S608
-        f"FROM ({select} ORDER BY {_column(using, layer, 'pk')}) AS t ({names})"
+    extensions = layers.tile_extensions(layer.name)
+    extra = [a for extension in extensions for a in extension.attrs]
+    names = ", ".join(
+        quote(n) for n in ("fid", *(a.name for a in layer.attrs), "geom", *(a.name for a in extra))
     )
-    return sql, (layer.name, *_tile_params(z, x, y, tolerance), *condition_params)
+    join_params: list = []
+    if extensions:
+        # Attributes of other apps (a unit's lease): the layer's rows in the tile as `b`,
+        # then their joins, which run only for those rows.
+        columns = ", ".join(a.sql for a in extra)
+        joins = " ".join(e.joins for e in extensions if e.joins)
+        select = f"SELECT b.*, {columns} FROM ({select}) AS b {joins} ORDER BY b.c_fid"  # noqa: S608
+        for extension in extensions:
+            join_params.extend(extension.params())
+    else:
+        select = f"{select} ORDER BY {_column(using, layer, 'pk')}"
+    # Only ORM-compiled SQL, registered SQL and quoted constant names go into the text;
+    # values are bound. Ordered by id, so that the same rows give the same bytes and the
+    # same ETag. ST_AsMVT skips rows whose geometry is NULL (nothing left in the tile); a
+    # WHERE on it here would be pushed into the scan and clip every geometry twice.
+    sql = f"SELECT ST_AsMVT(t, %s, {EXTENT}, 'geom', 'fid') FROM ({select}) AS t ({names})"  # noqa: S608
+    return sql, (
+        layer.name,
+        *_tile_params(z, x, y, tolerance),
+        *condition_params,
+        *join_params,
+    )
+
+
+def layer_fields(layer: Layer) -> dict[str, str]:
+    """Every attribute of the layer's features and its TileJSON type, registered ones too."""
+    fields = {a.name: a.kind for a in layer.attrs}
+    for extension in layers.tile_extensions(layer.name):
+        fields.update({a.name: a.kind for a in extension.attrs})
+    return fields
 
 
 def tile_render(
@@ -636,10 +696,53 @@ class JSONOnlyNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+#: session key → (stored at, the signed-in user as loaded then); see TileSessionAuthentication
+_session_users: dict[str, tuple[float, object]] = {}
+
+
+def tile_session_cache_clear(**kwargs) -> None:
+    """Forget the sessions' users (a user changed, or someone signed out)."""
+    _session_users.clear()
+
+
+post_save.connect(
+    tile_session_cache_clear, sender=settings.AUTH_USER_MODEL, dispatch_uid="tiles-user-save"
+)
+user_logged_out.connect(tile_session_cache_clear, dispatch_uid="tiles-logout")
+
+
+class TileSessionAuthentication(SessionAuthentication):
+    """The web session, with its user kept per process for TILES_SCOPE_SECONDS.
+
+    A map fetches dozens of tiles a second; loading the session and then the user costs two
+    queries per tile, more than a small tile's own. So a session seen here recently maps to
+    a copy of the user as loaded then. Signing out or saving a user (password, active flag,
+    roles) clears it in this process at once; other processes notice within the cache's
+    time, inside the five minutes a browser keeps its tiles anyway. Tiles are read-only
+    (GET), so skipping the CSRF check on a cached hit changes nothing.
+    """
+
+    def authenticate(self, request):
+        key = request._request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        seconds = getattr(settings, "TILES_SCOPE_SECONDS", SCOPE_SECONDS)
+        found = _session_users.get(key) if key else None
+        now = time.monotonic()
+        if found is not None and now - found[0] < seconds:
+            return copy.copy(found[1]), None
+        result = super().authenticate(request)
+        if result is not None and key:
+            if len(_session_users) >= SCOPE_CACHE_SIZE:
+                _session_users.clear()
+            # A copy made before any per-request cache (memberships) lands on the user.
+            _session_users[key] = (now, copy.copy(result[0]))
+        return result
+
+
 class TilesAPIView(APIView):
     """Session or HTTP Basic authentication and the JSON error shape of the REST API;
     reads are scoped by `restrict()`, so signing in is the only permission asked."""
 
+    authentication_classes = [TileSessionAuthentication, BasicAuthentication]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONOnlyNegotiation
     schema = None  # not part of the REST API's OpenAPI schema; docs/tiles.md describes it
@@ -676,7 +779,7 @@ def layer_index_entry(request, layer: Layer, query: str = "") -> dict:
         "description": layer.description,
         "minzoom": layer.min_zoom,
         "maxzoom": layer.max_zoom,
-        "fields": {a.name: a.kind for a in layer.attrs},
+        "fields": layer_fields(layer),
         "filters": list(layer.filters),
         "statuses": list(layer.status_choices()),
         "tiles": [f"{base}{layer.name}/{{z}}/{{x}}/{{y}}.pbf" + (f"?{query}" if query else "")],

@@ -15,7 +15,9 @@ always x/y (longitude, easting). docs/wfs.md has the details, BBOX included.
 
 import base64
 import binascii
+import copy
 import dataclasses
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from gisserver.output import DBGML32Renderer, DBGML32ValueRenderer
 from gisserver.parsers.fes20 import DistanceOperator
 from gisserver.views import WFSView
 
-from portfolio.models import Asset
+from spatial import layers
 from spatial.models import Building, Floor, Parcel, Park, Road, Site, Unit
 
 XML_NAMESPACE = "urn:geoasset:wfs"
@@ -74,7 +76,44 @@ COMMON: tuple[Attribute, ...] = (
     ("company_code", "company.code"),
     ("company_name", "company.name"),
 )
-UPDATED: tuple[Attribute, ...] = (("updated_at", None),)
+
+
+class AnnotationField(FeatureField):
+    """A property computed by the database for each row (a queryset annotation registered
+    by another app, such as a unit's availability), typed by `output_field`."""
+
+    def __init__(self, name: str, output_field: models.Field, **kwargs):
+        super().__init__(name, **kwargs)
+        self._output_field = output_field
+
+    def bind(self, model, parent=None, feature_type=None):
+        if self.model is not None:
+            raise RuntimeError(f"Feature field '{self.name}' cannot be reused")
+        self.model, self.parent, self.feature_type = model, parent, feature_type
+        field = copy.copy(self._output_field)
+        field.set_attributes_from_name(self.name)
+        field.null = True
+        self.model_field = field
+
+
+class _AnnotationsOnly:
+    """django-gisserver narrows the queryset with `.only(<every property>)`; annotations are
+    not model fields, and Django refuses them there. They are selected anyway."""
+
+    def only(self, *fields):
+        annotations = self.query.annotations
+        return super().only(*(f for f in fields if f.split("__")[0] not in annotations))
+
+
+@functools.cache
+def _annotations_only_class(queryset_class: type) -> type:
+    return type(f"WFS{queryset_class.__name__}", (_AnnotationsOnly, queryset_class), {})
+
+
+def _annotated(queryset: models.QuerySet, annotations: dict) -> models.QuerySet:
+    queryset = queryset.annotate(**annotations)
+    queryset.__class__ = _annotations_only_class(type(queryset))
+    return queryset
 
 
 @dataclass(frozen=True)
@@ -94,14 +133,22 @@ class Layer:
         queryset = scoped_queryset(self.model, request)
         if self.located_only:
             queryset = queryset.filter(geom__isnull=False)
+        extra = layers.wfs_attributes(self.name)
+        if extra:
+            queryset = _annotated(queryset, {a.name: a.expression() for a in extra})
         return queryset
 
     def feature_type(self, request) -> FeatureType:
         # Fields bind to one feature type, so each request builds its own.
         fields = [
             FeatureField(name, model_attribute=attribute)
-            for name, attribute in (*COMMON, *self.attributes, *UPDATED, ("geom", None))
+            for name, attribute in (*COMMON, *self.attributes)
         ]
+        fields += [
+            AnnotationField(a.name, a.output_field, abstract=a.abstract or None)
+            for a in layers.wfs_attributes(self.name)
+        ]
+        fields += [FeatureField(name) for name in ("updated_at", "geom")]
         return FeatureType(
             self.queryset(request),
             name=self.name,
@@ -117,7 +164,8 @@ class Layer:
         )
 
 
-LAYERS: tuple[Layer, ...] = (
+#: The feature types; other apps append theirs (spatial.layers.wfs_layer_register).
+LAYERS: list[Layer] = [
     Layer(
         name="sites",
         model=Site,
@@ -237,29 +285,7 @@ LAYERS: tuple[Layer, ...] = (
             ("area_m2", None),
         ),
     ),
-    Layer(
-        name="assets",
-        model=Asset,
-        title="资产",
-        abstract="有定位的资产、设备与车辆（点），含分类（GB/T 14885）与状态。"
-        "Assets: located assets, equipment and vehicles (point) with category and status.",
-        keywords=("资产", "设备", "asset"),
-        attributes=(
-            ("category_code", "category.code"),
-            ("category_name", "category.name"),
-            ("status", None),
-            ("site_code", "site.code"),
-            ("building_code", "building.code"),
-            ("floor_code", "floor.code"),
-            ("unit_code", "unit.code"),
-            ("custodian_department", None),
-            ("brand", None),
-            ("model_number", None),
-            ("in_service_date", None),
-        ),
-        located_only=True,
-    ),
-)
+]
 
 
 def scoped_queryset(model: type[models.Model], request) -> models.QuerySet:

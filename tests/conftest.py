@@ -33,6 +33,43 @@ def _test_settings(settings, tmp_path):
     }
 
 
+_SERIALIZED: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Keep the serialized test database (data migrations' rows: GB/T 14885 classes, charge
+    items, account codes) apart from the connection object.
+
+    `serialized_rollback` tests restore it from `connection._test_serialized_contents`.
+    Playwright's sync API runs an event loop in the main thread, and under it asgiref's
+    context-local `connections` hands out a fresh connection without that attribute, so
+    every transactional test after a browser test would start from empty tables.
+    """
+    from django.db import connections
+
+    for alias in connections:
+        contents = getattr(connections[alias], "_test_serialized_contents", None)
+        if contents is not None:
+            _SERIALIZED[alias] = contents
+
+
+def _serialized_contents_reattach() -> None:
+    from django.db import connections
+
+    for alias, contents in _SERIALIZED.items():
+        if getattr(connections[alias], "_test_serialized_contents", None) is None:
+            connections[alias]._test_serialized_contents = contents
+
+
+@pytest.fixture(autouse=True)
+def _serialized_contents(request):
+    """Put the serialized contents back on the connection before and after every test."""
+    _serialized_contents_reattach()
+    yield
+    _serialized_contents_reattach()
+
+
 @dataclass(frozen=True)
 class Tree:
     group: Company

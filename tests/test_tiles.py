@@ -5,12 +5,15 @@ inside one tile; pixel places are checked against Web Mercator worked out here.
 """
 
 import math
+from datetime import date, timedelta
 from decimal import Decimal
 
 import mapbox_vector_tile
 import pytest
+from django.conf import settings
 from django.contrib.gis.geos import LineString, MultiPolygon, Point
 from django.db import connection
+from django.utils import timezone
 
 from spatial import tiles
 from spatial.choices import Role
@@ -130,6 +133,7 @@ def test_units_tile_holds_the_unit_with_the_attributes_the_map_needs(tree, manag
         "gross_area": 81.0,
         "usable_area": 68.5,
         "outside_floor": False,
+        "availability": "vacant",  # registered by leasing: no lease holds it
     }
 
 
@@ -197,7 +201,7 @@ def _make(layer: str, company):
 def test_every_layer_serves_its_features_with_the_declared_fields(tree, manager_a, api, layer):
     # given
     row = _make(layer, tree.sub_a)
-    declared = {attr.name for attr in tiles.LAYERS[layer].attrs}
+    declared = set(tiles.layer_fields(tiles.LAYERS[layer]))
     # when
     response = api(manager_a).get(tile_url(layer))
     # then
@@ -330,6 +334,68 @@ def test_a_members_tile_adds_only_the_scope_lookups(
     with django_assert_num_queries(3):
         response = client.get(tile_url("units", query="floor=1"))
     assert response.status_code == 200
+    # and the next tiles reuse the scope: the tile's statement only
+    with django_assert_num_queries(1):
+        response = client.get(tile_url("units", query="floor=1"))
+    assert response.status_code == 200
+
+
+# -- the cached scope follows memberships and companies -----------------------------------------
+
+
+def _codes(response, layer: str = "units") -> set[str]:
+    return {f["properties"]["code"] for f in features(response, layer)}
+
+
+def test_a_new_membership_shows_at_once_and_a_removed_one_hides(tree, manager_a, api):
+    # given: a unit of each subsidiary in the same tile, the scope of A cached
+    unit_in(tree.sub_a, code="U-A")
+    unit_in(tree.sub_b, code="U-B")
+    client = api(manager_a)
+    assert _codes(client.get(tile_url("units"))) == {"U-A"}
+    # when: manager_a gets a role at B
+    membership = Membership.objects.create(user=manager_a, company=tree.sub_b, role=Role.READ_ONLY)
+    manager_a = type(manager_a).objects.get(pk=manager_a.pk)  # a new request loads the user
+    # then
+    assert _codes(api(manager_a).get(tile_url("units"))) == {"U-A", "U-B"}
+    # when: the role is taken away again
+    membership.delete()
+    manager_a = type(manager_a).objects.get(pk=manager_a.pk)
+    # then
+    assert _codes(api(manager_a).get(tile_url("units"))) == {"U-A"}
+
+
+def test_a_company_added_below_a_members_company_shows_at_once(tree, manager_a, api):
+    # given
+    from spatial.choices import CompanyKind
+    from spatial.services import company_create
+
+    unit_in(tree.sub_a, code="U-A")
+    assert _codes(api(manager_a).get(tile_url("units"))) == {"U-A"}
+    # when: a project company below A, with a unit
+    project = company_create(
+        code="HFCT-A2", name="新项目公司", kind=CompanyKind.PROJECT, parent=tree.sub_a
+    )
+    unit_in(project, code="U-A2")
+    manager_a = type(manager_a).objects.get(pk=manager_a.pk)
+    # then
+    assert _codes(api(manager_a).get(tile_url("units"))) == {"U-A", "U-A2"}
+
+
+def test_a_change_that_skips_the_signals_shows_once_the_scope_expires(
+    tree, manager_a, api, settings
+):
+    # given: a membership moved by a bulk update (no signal: another process, a script)
+    unit_in(tree.sub_a, code="U-A")
+    unit_in(tree.sub_b, code="U-B")
+    assert _codes(api(manager_a).get(tile_url("units"))) == {"U-A"}
+    Membership.objects.filter(user=manager_a).update(company=tree.sub_b)
+    manager_a = type(manager_a).objects.get(pk=manager_a.pk)
+    # then: within the cache's time the old scope is served ...
+    assert _codes(api(manager_a).get(tile_url("units"))) == {"U-A"}
+    # ... and after it the new one
+    settings.TILES_SCOPE_SECONDS = 0
+    assert _codes(api(manager_a).get(tile_url("units"))) == {"U-B"}
 
 
 # -- zooms -------------------------------------------------------------------------------------
@@ -681,3 +747,194 @@ def test_role_does_not_matter_for_viewing_tiles(tree, api):
     response = api(agent).get(tile_url("units"))
     # then
     assert ids(response, "units") == [unit.pk]
+
+
+# -- attributes registered by other apps: a unit's lease state (leasing/layers.py) ---------------
+
+
+def lease_states(company, floor, *, today: date | None = None) -> dict[str, Unit]:
+    """Five units on `floor`, one per availability, with leases dated around the real today
+    (tiles and WFS compute availability as of the request's local date)."""
+    from leasing import services as leasing
+
+    today = today or timezone.localdate()
+    units = {
+        state: UnitFactory(code=f"AV-{state}", floor=floor, company=company)
+        for state in ("vacant", "leased", "expiring", "reserved", "not_leasable")
+    }
+    Unit.objects.filter(pk=units["not_leasable"].pk).update(status="self_used")
+    tenant = leasing.tenant_create(
+        company=company, kind="company", name="合肥某科技有限公司", uscc="91340100MA4JURQ20P",
+        contact_name="王伟", phone="13812341234", size="medium",
+    )  # fmt: skip
+
+    def lease(unit, number, start, end, *, activate=True):
+        data = dict(
+            number=number, tenant=tenant, use="office", start_date=start, end_date=end,
+            units=[{"unit": unit, "area": Decimal("80")}],
+            steps=[{"start_date": start, "price": Decimal("62.5"), "basis": "sqm_month"}],
+            payment_cycle=3,
+        )  # fmt: skip
+        created = leasing.lease_create(today=min(today, start), **data)
+        leasing.lease_submit(created, today=min(today, start))
+        leasing.lease_approve(created, today=min(today, start))
+        if activate:
+            leasing.lease_activate(created, today=today)
+
+    lease(units["leased"], "HT-L", today - timedelta(days=30), today + timedelta(days=400))
+    lease(units["expiring"], "HT-E", today - timedelta(days=300), today + timedelta(days=30))
+    lease(
+        units["reserved"], "HT-R", today + timedelta(days=10), today + timedelta(days=375),
+        activate=False,
+    )  # fmt: skip
+    return units
+
+
+def test_units_carry_availability_lease_end_rent_and_tenant_from_leasing(tree, manager_a, api):
+    # given: units in each state of availability, around today
+    floor = FloorFactory(
+        building__site__company=tree.sub_a, geom=rect(*offset(*CENTRE, -60, -60), 120, 120)
+    )
+    units = lease_states(tree.sub_a, floor)
+    today = timezone.localdate()
+    # when
+    response = api(manager_a).get(tile_url("units"))
+    # then
+    by_code = {f["properties"]["code"]: f["properties"] for f in features(response, "units")}
+    assert {code: p["availability"] for code, p in by_code.items()} == {
+        "AV-vacant": "vacant",
+        "AV-leased": "leased",
+        "AV-expiring": "expiring",
+        "AV-reserved": "reserved",
+        "AV-not_leasable": "not_leasable",
+    }
+    leased = by_code["AV-leased"]
+    assert leased["lease_end"] == (today + timedelta(days=400)).isoformat()
+    assert leased["rent_sqm_month"] == 62.5
+    assert leased["tenant_name"] == "合肥某科技有限公司"
+    assert by_code["AV-expiring"]["lease_end"] == (today + timedelta(days=30)).isoformat()
+    # a unit no lease holds today has no lease attributes (left out of the feature)
+    for code in ("AV-vacant", "AV-reserved", "AV-not_leasable"):
+        assert not {"lease_end", "rent_sqm_month", "tenant_name"} & set(by_code[code])
+    assert units["leased"].pk == next(
+        f["id"] for f in features(response, "units") if f["properties"]["code"] == "AV-leased"
+    )
+
+
+def test_tile_availability_agrees_with_the_leasing_selector(tree, manager_a, api):
+    # given
+    from leasing.selectors import availability_of, units_availability
+
+    floor = FloorFactory(
+        building__site__company=tree.sub_a, geom=rect(*offset(*CENTRE, -60, -60), 120, 120)
+    )
+    lease_states(tree.sub_a, floor)
+    today = timezone.localdate()
+    # when
+    response = api(manager_a).get(tile_url("units"))
+    # then: the same state as the leasing app's own rule, unit by unit
+    expected = {
+        u.code: availability_of(u, as_of=today)["availability"]
+        for u in units_availability(user=manager_a, as_of=today)
+    }
+    tiles_say = {f["properties"]["code"]: f["properties"]["availability"]
+                 for f in features(response, "units")}  # fmt: skip
+    assert tiles_say == expected
+
+
+def test_the_index_lists_the_registered_unit_attributes(tree, manager_a, api):
+    # when
+    response = api(manager_a).get("/tiles/units.json")
+    # then
+    fields = response.json()["vector_layers"][0]["fields"]
+    assert fields["availability"] == "String"
+    assert fields["lease_end"] == "String"
+    assert fields["rent_sqm_month"] == "Number"
+    assert fields["tenant_name"] == "String"
+
+
+def test_registered_attributes_keep_one_query_per_tile(tree, api, django_assert_num_queries):
+    # given
+    admin = UserFactory(is_superuser=True)
+    floor = FloorFactory(
+        building__site__company=tree.sub_a, geom=rect(*offset(*CENTRE, -60, -60), 120, 120)
+    )
+    lease_states(tree.sub_a, floor)
+    client = api(admin)
+    # when / then: the lease state is joined inside the tile's one statement
+    with django_assert_num_queries(1):
+        response = client.get(tile_url("units"))
+    assert len(features(response, "units")) == 5
+
+
+def test_a_layer_registered_twice_is_refused():
+    # given
+    from django.core.exceptions import ImproperlyConfigured
+
+    from spatial import layers
+
+    # when / then
+    with pytest.raises(ImproperlyConfigured):
+        layers.tile_layer_register(tiles.LAYERS["assets"], min_zoom=15)
+    with pytest.raises(ImproperlyConfigured):
+        layers.tile_attributes_register("units", layers.tile_extensions("units")[0])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_scope_cache():
+    # Scopes and session users are cached per process; each test starts without any.
+    tiles.tile_scope_cache_clear()
+    tiles.tile_session_cache_clear()
+
+
+# -- the session's user is kept per process too ------------------------------------------------
+
+
+def test_a_session_tile_after_the_first_runs_only_the_tile_statement(
+    tree, manager_a, client, django_assert_num_queries
+):
+    # given
+    unit_in(tree.sub_a)
+    client.force_login(manager_a)
+    client.get(tile_url("units"))
+    # when / then: no session, user or scope lookups
+    with django_assert_num_queries(1):
+        response = client.get(tile_url("units"))
+    assert len(features(response, "units")) == 1
+
+
+def test_signing_out_ends_the_sessions_tiles(tree, manager_a, client):
+    # given
+    unit_in(tree.sub_a)
+    client.force_login(manager_a)
+    assert client.get(tile_url("units")).status_code == 200
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    # when
+    client.logout()
+    client.cookies[settings.SESSION_COOKIE_NAME] = cookie  # replaying the old session cookie
+    # then
+    assert client.get(tile_url("units")).status_code == 403
+
+
+def test_a_deactivated_user_loses_the_tiles_at_once(tree, manager_a, client):
+    # given
+    unit_in(tree.sub_a)
+    client.force_login(manager_a)
+    assert client.get(tile_url("units")).status_code == 200
+    # when
+    manager_a.is_active = False
+    manager_a.save()
+    # then
+    assert client.get(tile_url("units")).status_code == 403
+
+
+def test_a_cached_session_user_does_not_keep_old_memberships(tree, manager_a, client):
+    # given: the session user is cached with the scope of A
+    unit_in(tree.sub_a, code="U-A")
+    unit_in(tree.sub_b, code="U-B")
+    client.force_login(manager_a)
+    assert _codes(client.get(tile_url("units"))) == {"U-A"}
+    # when
+    Membership.objects.create(user=manager_a, company=tree.sub_b, role=Role.READ_ONLY)
+    # then
+    assert _codes(client.get(tile_url("units"))) == {"U-A", "U-B"}

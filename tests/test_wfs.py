@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +24,7 @@ import xmlschema
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from lxml import etree
 from owslib.fes2 import Filter, PropertyIsEqualTo
 from owslib.util import ServiceException
@@ -298,6 +301,11 @@ def test_describe_feature_type_is_an_xml_schema_of_gml_features(wfs_url, portfol
         "usable_area",
         "area_m2",
         "outside_floor",
+        # registered by leasing (leasing/layers.py)
+        "availability",
+        "lease_end",
+        "rent_sqm_month",
+        "tenant_name",
         "updated_at",
         "geom",
     ]
@@ -955,3 +963,48 @@ def test_the_schema_copies_load_without_the_network():
         for url in (s.url for s in ns_schemas)
         if url
     )
+
+
+# -- properties registered by other apps: a unit's lease state (leasing/layers.py) -------------
+
+
+def test_units_carry_the_lease_state_and_filter_and_validate_on_it(wfs_url, portfolio, manager_a):
+    # given: units of company A in each state of availability
+    from tests.test_tiles import lease_states
+
+    lease_states(manager_a.memberships.get().company, Floor.objects.get(code="A-F1"))
+    today = timezone.localdate()
+    describe = _get(wfs_url, manager_a, VERSION="2.0.0", REQUEST="DescribeFeatureType")
+    schema = _feature_schema(describe.text)
+    leased = (
+        '<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:PropertyIsEqualTo>'
+        "<fes:ValueReference>availability</fes:ValueReference><fes:Literal>leased</fes:Literal>"
+        "</fes:PropertyIsEqualTo></fes:Filter>"
+    )
+    # when
+    every = _get_feature(wfs_url, manager_a, "units", OUTPUTFORMAT="geojson")
+    filtered = _get_feature(wfs_url, manager_a, "units", OUTPUTFORMAT="geojson", FILTER=leased)
+    gml = _get_feature(wfs_url, manager_a, "units", SORTBY="availability DESC")
+    # then
+    states = {f["properties"]["code"]: f["properties"] for f in every.json()["features"]}
+    assert {code: p["availability"] for code, p in states.items()} == {
+        "A-U1": "vacant", "A-U2": "vacant", "A-U3": "vacant",  # status "leased", but no lease
+        "AV-vacant": "vacant", "AV-leased": "leased", "AV-expiring": "expiring",
+        "AV-reserved": "reserved", "AV-not_leasable": "not_leasable",
+    }  # fmt: skip
+    assert states["AV-leased"]["lease_end"] == (today + timedelta(days=400)).isoformat()
+    assert Decimal(states["AV-leased"]["rent_sqm_month"]) == Decimal("62.5")
+    assert states["AV-leased"]["tenant_name"] == "合肥某科技有限公司"
+    assert states["AV-vacant"]["lease_end"] is None
+    assert _geojson_codes(filtered) == ["AV-leased"]
+    root = etree.fromstring(gml.content)
+    features = [member[0] for member in root.iterfind("wfs:member", NS)]
+    assert [f.findtext("app:availability", namespaces=NS) for f in features][:3] == [
+        "vacant",
+        "vacant",
+        "vacant",
+    ]
+    for feature in features:
+        assert _schema_errors(schema, feature, root.nsmap) == []
+    leased_gml = next(f for f in features if f.findtext("app:code", namespaces=NS) == "AV-leased")
+    assert leased_gml.findtext("app:lease_end", namespaces=NS) == str(today + timedelta(days=400))

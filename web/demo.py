@@ -59,9 +59,12 @@ from spatial.choices import (
 )
 from spatial.models import Company, Membership, Site
 from spatial.services import OUTLINE_TOLERANCE_DEG, company_create
+from tracking.demo import demo_tracking
 
 #: Units each scale aims for; every scale has at least MIN_SITES sites.
 SCALES = {"demo": 3_000, "10k": 10_000, "100k": 100_000}
+#: Months of posted bills and receipts up to AS_OF, per scale.
+FINANCE_MONTHS = {"demo": 12, "10k": 12, "100k": 3}
 MIN_SITES = 12
 RANDOM_SEED = 14885
 AS_OF = date(2026, 6, 30)  # the demo register's "today": nothing is acquired after it
@@ -1194,9 +1197,12 @@ def demo_seed(*, scale: str, reset: bool = False) -> SeedResult:
         builder.tables = (*builder.tables, *leases.tables)
         phases["generate"] = clock() - started - sum(phases.values())
         builder.write()
-        finance_counts = demo_finance_seed(as_of=AS_OF)  # 12 months of bills (finance/demo.py)
+        # bills (finance/demo.py): twelve months, three at 100k to keep the seed in its target
+        extra_counts = demo_finance_seed(as_of=AS_OF, months=FINANCE_MONTHS[scale])
         # money in against them: on time, late, partial payers and arrears
-        finance_counts["receipts"] = demo_receipts(as_of=AS_OF, seed=RANDOM_SEED + 3)
+        extra_counts["receipts"] = demo_receipts(as_of=AS_OF, seed=RANDOM_SEED + 3)
+        # simulated trackers and sensors with a yard and a corridor geofence (tracking/demo.py)
+        extra_counts["devices"] = demo_tracking()
     phases["write and commit"] = clock() - started - sum(phases.values())
     with connection.cursor() as cursor:  # fresh statistics for the map and the benchmarks
         for table in builder.tables:
@@ -1208,7 +1214,7 @@ def demo_seed(*, scale: str, reset: bool = False) -> SeedResult:
         model = table.name.split("_", 1)[1]
         counts[labels.get(model, f"{model}s")] = len(table.rows)
     counts["code sequences"] = len(builder.seq)
-    counts.update((k, v) for k, v in finance_counts.items() if k != "seconds")
+    counts.update((k, v) for k, v in extra_counts.items() if k != "seconds")
     return SeedResult(scale=scale, seconds=clock() - started, counts=counts, phases=phases)
 
 

@@ -31,7 +31,7 @@ from spatial import access
 from spatial.api.base import history_records
 from spatial.choices import UnitStatus, UnitUse
 from spatial.models import Building, Company, Unit
-from spatial.transfer.layers import LAYERS as TRANSFER_LAYERS
+from spatial.transfer.layers import layer_names
 from web import cockpit, maplayers, selectors
 from web.export import Column, xlsx_response
 
@@ -374,7 +374,7 @@ def cockpit_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def imports_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/imports.html", {"layers": list(TRANSFER_LAYERS)})
+    return render(request, "web/imports.html", {"layers": layer_names()})
 
 
 # -- lists, exportable to XLSX -----------------------------------------------------------------

@@ -34,6 +34,8 @@ urlpatterns = [
     path("bim/", include("bim.urls")),
     # -- leasing (leasing/) --
     path("api/leasing/", include("leasing.api.urls")),
+    # -- tracking (tracking/) --
+    path("api/tracking/", include("tracking.api.urls")),
     # -- collection (finance/collection/) --
     path("api/finance/", include("finance.collection.api.urls")),
     # -- finance (finance/) --

@@ -29,9 +29,9 @@ from rest_framework.views import APIView
 
 from spatial import access
 from spatial.api import filters
-from spatial.transfer.exporter import layer_export, parse_format
+from spatial.transfer.exporter import FORMATS, layer_export, parse_format
 from spatial.transfer.importer import layer_import
-from spatial.transfer.layers import LAYERS, Layer
+from spatial.transfer.layers import LAYERS, REGISTERED, Layer, RegisteredLayer, layer_names
 from spatial.transfer.sources import TransferError
 
 #: The filter set of each layer's API list, reused by its export.
@@ -55,7 +55,7 @@ def export_queryset(*, layer: str, user, params: Mapping) -> QuerySet:
     queryset = spec.model.objects.all()
     if user is not None:
         queryset = queryset.restrict(user, "view")
-    filterset = FILTERSETS[layer](data=params, queryset=queryset)
+    filterset = filterset_for(layer)(data=params, queryset=queryset)
     if not filterset.is_valid():
         raise ValidationError({k: list(v) for k, v in filterset.errors.items()})
     queryset = filterset.qs
@@ -65,10 +65,17 @@ def export_queryset(*, layer: str, user, params: Mapping) -> QuerySet:
     )
 
 
-def _layer(name: str) -> Layer:
-    spec = LAYERS.get(name)
+def filterset_for(layer: str):
+    """The FilterSet of the layer's API list (a registered layer brings its own)."""
+    if layer in REGISTERED:
+        return REGISTERED[layer].filterset
+    return FILTERSETS[layer]
+
+
+def _layer(name: str) -> Layer | RegisteredLayer:
+    spec = LAYERS.get(name) or REGISTERED.get(name)
     if spec is None:
-        raise NotFound(f"Unknown layer {name!r}; one of {', '.join(LAYERS)}.")
+        raise NotFound(f"Unknown layer {name!r}; one of {', '.join(layer_names())}.")
     return spec
 
 
@@ -152,7 +159,7 @@ class LayerImportView(APIView):
 class LayerExportView(APIView):
     """Export a layer as a file: the rows the layer's list would give, in any format and CRS.
 
-    `format` is gpkg, shp (zipped), geojson, kml, xlsx or csv; `crs` an EPSG code, a
+    `format` is gpkg, shp (zipped), geojson, kml, xlsx, csv or dxf; `crs` an EPSG code, a
     CGCS2000 Gauss-Krüger zone name, GCJ02 or BD09. Every filter of the layer's list applies.
     """
 
@@ -162,7 +169,7 @@ class LayerExportView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("format", str, enum=["gpkg", "shp", "geojson", "kml", "xlsx", "csv"]),
+            OpenApiParameter("format", str, enum=list(FORMATS)),
             OpenApiParameter("crs", str, description="e.g. EPSG:4490, CGCS2000-GK3-CM117, GCJ02"),
             OpenApiParameter("bbox", str, description="minLon,minLat,maxLon,maxLat"),
         ],

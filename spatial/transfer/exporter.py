@@ -6,7 +6,8 @@ columns (area_m2, length_m, ...) are added for information and ignored by an imp
 
 Formats: GeoPackage, Shapefile (a zip with .shp/.shx/.dbf, .prj when the CRS has one, and a
 .cpg saying UTF-8 so that Chinese names survive), GeoJSON, KML (longitude/latitude only),
-XLSX and CSV (a WKT column, a representative point's coordinates and a `crs` column).
+XLSX and CSV (a WKT column, a representative point's coordinates and a `crs` column), and
+DXF for CAD (outlines and code labels only: see `_write_dxf`).
 Geometry leaves EPSG:4326 only here, through spatial.transfer.crs (GCJ-02 and BD-09 too).
 """
 
@@ -29,7 +30,14 @@ from django.contrib.gis.db.models.functions import AsWKB
 from django.db.models import QuerySet
 
 from spatial.transfer.crs import Crs, CrsError, from_wgs84, parse_crs
-from spatial.transfer.layers import LAYERS, SHP_NAMES, Layer
+from spatial.transfer.layers import (
+    LAYERS,
+    REGISTERED,
+    SHP_NAMES,
+    Layer,
+    RegisteredLayer,
+    layer_names,
+)
 from spatial.transfer.sources import TransferError
 
 #: format → (file extension, content type)
@@ -40,9 +48,11 @@ FORMATS = {
     "kml": (".kml", "application/vnd.google-earth.kml+xml"),
     "xlsx": (".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     "csv": (".csv", "text/csv; charset=utf-8"),
+    "dxf": (".dxf", "image/vnd.dxf"),
 }
 EXTENSIONS = {".gpkg": "gpkg", ".zip": "shp", ".shp": "shp", ".geojson": "geojson",
-              ".json": "geojson", ".kml": "kml", ".xlsx": "xlsx", ".csv": "csv"}  # fmt: skip
+              ".json": "geojson", ".kml": "kml", ".xlsx": "xlsx", ".csv": "csv",
+              ".dxf": "dxf"}  # fmt: skip
 #: An Excel cell holds at most this many characters.
 XLSX_CELL_LIMIT = 32_767
 
@@ -72,6 +82,8 @@ def parse_format(text: str | None, out: Path | None = None) -> str:
 
 def export_columns(spec: Layer) -> list[tuple[str, str]]:
     """(column, lookup on the model) for every exported attribute, in file order."""
+    if isinstance(spec, RegisteredLayer):
+        return list(spec.export_columns)
     columns = [("code", "code"), ("name", "name"), ("company_code", "company__code")]
     if spec.parent:
         columns.append((f"{spec.parent}_code", f"{spec.parent}__code"))
@@ -86,6 +98,8 @@ def export_columns(spec: Layer) -> list[tuple[str, str]]:
 def layer_frame(spec: Layer, queryset: QuerySet) -> tuple[pd.DataFrame, np.ndarray]:
     """The attribute table and the EPSG:4326 geometries of every row of `queryset`."""
     columns = export_columns(spec)
+    if getattr(spec, "located_only", False):
+        queryset = queryset.filter(geom__isnull=False)
     rows = list(
         queryset.order_by("code")
         .annotate(export_wkb=AsWKB("geom"))
@@ -121,9 +135,9 @@ def _column(values: list, spec: Layer, name: str) -> pd.Series | list:
 def layer_export(*, layer: str, queryset: QuerySet, fmt: str, crs: str | None,
                  folder: Path) -> ExportResult:  # fmt: skip
     """Write `queryset` (already scoped and filtered) as `layer` to a file in `folder`."""
-    spec = LAYERS.get(layer)
+    spec = LAYERS.get(layer) or REGISTERED.get(layer)
     if spec is None:
-        raise TransferError(f"Unknown layer {layer!r}; one of {', '.join(LAYERS)}.", "layer")
+        raise TransferError(f"Unknown layer {layer!r}; one of {', '.join(layer_names())}.", "layer")
     fmt = parse_format(fmt)
     try:
         target = parse_crs(crs) if crs and str(crs).strip() else parse_crs("EPSG:4326")
@@ -143,6 +157,7 @@ def layer_export(*, layer: str, queryset: QuerySet, fmt: str, crs: str | None,
         "kml": _write_kml,
         "xlsx": _write_table,
         "csv": _write_table,
+        "dxf": _write_dxf,
     }[fmt]
     writer(spec, frame, geoms, target, path)
     return ExportResult(path, path.name, content_type, len(frame), target.label)
@@ -230,3 +245,45 @@ def _write_table(spec, frame, geoms, target, path) -> None:
             "format",
         )
     data.to_excel(path, index=False, sheet_name=spec.name, engine="openpyxl")
+
+
+#: Height of the code labels in a DXF: a metre in a projected CRS, about a metre in degrees.
+DXF_LABEL_HEIGHT = {True: 1e-5, False: 1.0}
+#: Outlines and lines are drawn as polylines (GDAL would fill polygons as HATCH otherwise).
+DXF_PEN = "PEN(c:#000000)"
+
+
+def _write_dxf(spec, frame, geoms, target, path) -> None:
+    """A CAD drawing of the layer, through GDAL's DXF driver: every outline (each ring of a
+    polygon, each part of a multi-part feature) as a closed LWPOLYLINE, every road as a
+    LWPOLYLINE and every asset as a POINT on the CAD layer named after the layer
+    (`units`), and the feature's code as a text label at a point inside it on the layer
+    `<layer>_code`. DXF has no attribute table and no CRS: the other columns and the CRS are
+    not in the file (the X-CRS header and the command's output name the CRS). The import
+    reads such a drawing back (codes from the labels, the rest with --set)."""
+    shapes, layers, styles = [], [], []
+    height = DXF_LABEL_HEIGHT[bool(target.is_geographic)]
+    for code, geom in zip(frame["code"].tolist(), geoms, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        parts = list(getattr(geom, "geoms", [geom]))
+        for part in parts:
+            if part.geom_type == "Polygon":
+                rings = [part.exterior, *part.interiors]
+                shapes += [shapely.LineString(ring.coords) for ring in rings]
+                layers += [spec.name] * len(rings)
+                styles += [DXF_PEN] * len(rings)
+            else:
+                shapes.append(part)
+                layers.append(spec.name)
+                styles.append(DXF_PEN if part.geom_type != "Point" else None)
+        anchor = shapely.point_on_surface(geom) if geom.geom_type != "Point" else geom
+        shapes.append(anchor)
+        layers.append(f"{spec.name}_code")
+        styles.append(f'LABEL(f:"Arial",t:"{code}",s:{height:g}g)')
+    data = gpd.GeoDataFrame(
+        {"Layer": layers, "OGR_STYLE": styles},
+        geometry=gpd.GeoSeries(shapes, index=pd.RangeIndex(len(shapes))),
+        crs=None,
+    )
+    _write(data, path, driver="DXF")

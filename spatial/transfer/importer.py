@@ -50,7 +50,14 @@ from spatial import access
 from spatial.models import Building, Company, Floor, Unit
 from spatial.services import OUTLINE_TOLERANCE_DEG
 from spatial.transfer.crs import Crs, CrsError, parse_crs, to_wgs84
-from spatial.transfer.layers import LAYERS, Column, Layer, normalise_header
+from spatial.transfer.layers import (
+    LAYERS,
+    REGISTERED,
+    Column,
+    Layer,
+    layer_names,
+    normalise_header,
+)
 from spatial.transfer.sources import Source, TransferError, read_source
 from spatial.validators import CODE_RE, validate_code
 
@@ -172,8 +179,17 @@ def layer_import(
     by an operator). Raises TransferError for a file that cannot be imported at all."""
     started = time.perf_counter()
     spec = LAYERS.get(layer)
+    if spec is None and layer in REGISTERED:
+        # A layer of another app (assets): written row by row through that app's services.
+        from spatial.transfer.registered import registered_import
+
+        return registered_import(
+            REGISTERED[layer], path=path, crs=crs, company=company, user=user,
+            dry_run=dry_run, defaults=defaults, region=region, source_layer=source_layer,
+            file_name=file_name,
+        )  # fmt: skip
     if spec is None:
-        raise TransferError(f"Unknown layer {layer!r}; one of {', '.join(LAYERS)}.", "layer")
+        raise TransferError(f"Unknown layer {layer!r}; one of {', '.join(layer_names())}.", "layer")
     given_crs = _parse_given_crs(crs)
     path = Path(path)
     report = ImportReport(

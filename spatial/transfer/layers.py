@@ -251,3 +251,77 @@ LAYERS: dict[str, Layer] = {
         ),
     )
 }  # fmt: skip
+
+
+# -- layers other apps register -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisteredLayer:
+    """A layer another app brings to import and export (portfolio's `assets`), registered
+    from its AppConfig.ready(): spatial cannot import that app, so the app names its model,
+    its columns and the function that writes one row through its own services.
+
+    `row_write(values, geom, *, user, company, today)` gets a row's parsed values by column
+    (references as codes), its EPSG:4326 geometry (or None) and the import's company; it
+    creates or updates the row, returns "create" or "update", and raises ValidationError
+    keyed by model field (`category`) or column (`category_code`) when the row is wrong.
+    """
+
+    name: str
+    model: type[models.Model]
+    geom_type: str  # "Point", ...
+    columns: tuple[Column, ...]
+    export_columns: tuple[tuple[str, str], ...]  # (column, lookup on the model)
+    filterset: type  # the layer's API list FilterSet, reused by the export
+    row_write: object  # Callable, see above
+    parent: str | None = None
+    fields: tuple[str, ...] = ()
+    export_extra: tuple[str, ...] = ()
+    located_only: bool = True  # export rows that have a geometry only
+
+    def lookup(self) -> dict[str, Column]:
+        return Layer.lookup(self)  # type: ignore[arg-type]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def column_of(self, field_name: str) -> str:
+        """The column an error on a model field belongs to."""
+        names = {c.name for c in self.columns}
+        if f"{field_name}_code" in names:
+            return f"{field_name}_code"
+        if field_name in names or field_name == "geom":
+            return field_name
+        return "code"
+
+
+#: name → the layers other apps registered
+REGISTERED: dict[str, RegisteredLayer] = {}
+
+
+def layer_register(layer: RegisteredLayer, *, shp_names: dict[str, str] | None = None) -> None:
+    if layer.name in LAYERS or layer.name in REGISTERED:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"import/export layer {layer.name!r} registered twice")
+    REGISTERED[layer.name] = layer
+    SHP_NAMES.update(shp_names or {})
+
+
+def layer_names() -> list[str]:
+    """Every layer that can be imported and exported: the spatial graph's, then registered."""
+    return [*LAYERS, *REGISTERED]
+
+
+def column_for(model_field: models.Field, *, name: str | None = None, required: bool = False,
+               aliases: tuple[str, ...] = ()) -> Column:  # fmt: skip
+    """A column parsed by the model field's kind (text, choice, decimal, int, date)."""
+    return Column(name or model_field.name, _kind(model_field), required, model_field,
+                  aliases=aliases)  # fmt: skip
+
+
+def ref_column(name: str, model: type[models.Model], *, required: bool = False,
+               aliases: tuple[str, ...] = ()) -> Column:  # fmt: skip
+    """A column holding the code of a row of `model`."""
+    return Column(name, "ref", required, ref_model=model, aliases=aliases)

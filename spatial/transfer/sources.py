@@ -23,7 +23,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
 from spatial.transfer.crs import Crs, CrsError, crs_from_pyproj, parse_crs
-from spatial.transfer.layers import LAYERS, normalise_header
+from spatial.transfer.layers import LAYERS, REGISTERED, normalise_header
 
 #: Unzipped content above this many bytes is refused (a zip bomb, or the wrong file).
 MAX_UNZIPPED_BYTES = 2 * 1024**3
@@ -459,6 +459,12 @@ def _read_table(path: Path, *, fmt: str, layer_name: str, source_layer: str | No
     elif x is not None and y is not None:
         geoms, geom_errors = _points(frame[x], frame[y])
         used = [x, y]
+    elif layer_name in REGISTERED:
+        # A ledger of assets may place them by location codes only (the service puts them
+        # at their unit's or building's point).
+        geoms, geom_errors, used = np.full(len(frame), None, dtype=object), {}, []
+        if crs is None:
+            crs, crs_note = parse_crs("EPSG:4326"), "assumed: no geometry columns"
     else:
         raise TransferError(
             "No geometry column: give a WKT column (wkt, geometry) or coordinate columns "

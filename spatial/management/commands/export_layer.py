@@ -9,9 +9,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from spatial.models import Company, Site
-from spatial.transfer.api import FILTERSETS, export_queryset
+from spatial.transfer.api import export_queryset, filterset_for
 from spatial.transfer.exporter import layer_export, parse_format
-from spatial.transfer.layers import LAYERS
+from spatial.transfer.layers import layer_names
 from spatial.transfer.sources import TransferError
 
 
@@ -24,9 +24,9 @@ class Command(BaseCommand):
     requires_system_checks = []  # a data command, as import_layer
 
     def add_arguments(self, parser):
-        parser.add_argument("layer", choices=tuple(LAYERS))
+        parser.add_argument("layer", choices=tuple(layer_names()))
         parser.add_argument("out", type=Path)
-        parser.add_argument("--format", help="gpkg, shp (a zip), geojson, kml, xlsx or csv")
+        parser.add_argument("--format", help="gpkg, shp (a zip), geojson, kml, xlsx, csv or dxf")
         parser.add_argument("--crs", default="EPSG:4326", help="output CRS, default EPSG:4326")
         parser.add_argument("--company", help="this company (code) and the companies below it")
         parser.add_argument("--site", help="rows of this site (code)")
@@ -60,7 +60,7 @@ class Command(BaseCommand):
                     raise CommandError(f"No site {site!r}.")
                 params["site"] = str(found.pk)
         if status:
-            if "status" not in FILTERSETS[layer].base_filters:
+            if "status" not in filterset_for(layer).base_filters:
                 raise CommandError(f"{layer} have no status.")
             params["status"] = status
         if bbox:

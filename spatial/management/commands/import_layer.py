@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from spatial.transfer.importer import format_error, layer_import
-from spatial.transfer.layers import LAYERS
+from spatial.transfer.layers import layer_names
 from spatial.transfer.sources import TransferError
 
 #: Errors printed; the --report file lists up to spatial.transfer.importer.MAX_LISTED_ERRORS.
@@ -25,7 +25,7 @@ def _region(text: str) -> tuple[float, float, float, float]:
 
 class Command(BaseCommand):
     help = (
-        "Import a layer (sites, buildings, floors, units, roads, parks, parcels) from a "
+        "Import a layer (sites, buildings, floors, units, roads, parks, parcels, assets) from a "
         "GeoPackage, zipped Shapefile, GeoJSON, KML, DXF, CSV or XLSX file. Every row is "
         "checked first; rows are created or updated by code, all in one transaction, and "
         "nothing is written if any row is wrong."
@@ -36,7 +36,7 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        parser.add_argument("layer", choices=tuple(LAYERS))
+        parser.add_argument("layer", choices=tuple(layer_names()))
         parser.add_argument("file", type=Path)
         parser.add_argument("--crs", help="the file's CRS: EPSG:4548, CGCS2000-GK3-CM117, GCJ02…")
         parser.add_argument("--company", help="owning company (code) of rows that name none")

@@ -1,0 +1,348 @@
+"""Tracking benchmark: MQTT publish → stored position with geofence evaluation.
+
+    python -m bench tracking                     # 10,000 devices, 1,000 geofences, 20 s
+    python -m bench tracking --seconds 30 --workers 2 --publishers 1 --rate 0 --qos 0
+
+A scratch database (geoasset_bench_tracking) is created and migrated, then seeded with
+10,000 GNSS devices in one company and 1,000 square geofences (200 m) around Hefei, each
+with a must-stay-inside rule for its 10 devices (debounce 1 fix). Ingest workers
+(`manage.py track_ingest`, separate processes, one MQTT v5 shared subscription) and
+publisher processes run on this machine beside Mosquitto and PostgreSQL: on 2 cores they
+all share the CPU, so the figure is for the whole pipeline on one small box.
+
+Each device reports about once a second, jittering inside its fence; every 200th message
+is a device leaving its fence (a crossing), which must open one alert. Figures:
+  - published and stored messages per second (stored = rows in the position history,
+    counted from the first publish until the history stops growing),
+  - publish-to-alert delay for crossing messages: alert rows are polled every 50 ms, the
+    delay is (seen − the crossing message's own timestamp, taken when it was published),
+  - the ratios to the 10,000 msg/s target and the 1,111 msg/s reference platform.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+from bench import common
+
+SUMMARY = "tracking: MQTT → stored positions + geofences, msg/s and publish-to-alert delay"
+ORDER = 60
+DATABASE = "geoasset_bench_tracking"
+CHILD = "GEOASSET_BENCH_TRACKING_CHILD"
+TARGET, REFERENCE = 10_000, 1_111
+ROOT_TOPIC = "bench"
+COMPANY = "BENCH"
+CROSS_EVERY = 200
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(
+        prog="python -m bench tracking",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--devices", type=int, default=10_000)
+    p.add_argument("--geofences", type=int, default=1_000)
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--publishers", type=int, default=1)
+    p.add_argument("--rate", type=float, default=0, help="msg/s over all publishers; 0: max")
+    p.add_argument("--qos", type=int, default=0, choices=(0, 1))
+    p.add_argument("--batch-size", type=int, default=5000)
+    p.add_argument("--flush-ms", type=int, default=100)
+    p.add_argument("--keep", action="store_true", help="reuse the seeded database")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    if os.environ.get(CHILD):
+        return child(args)
+    if not args.keep:
+        common.recreate_database(DATABASE)
+        common.manage("migrate", "--verbosity", "0", database=DATABASE)
+    env = {
+        **os.environ,
+        CHILD: "1",
+        "DATABASE_URL": common.database_url(DATABASE),
+        "DJANGO_SETTINGS_MODULE": "web.settings",
+    }
+    return subprocess.call(
+        [sys.executable, "-m", "bench", "tracking", *argv], cwd=common.ROOT, env=env
+    )
+
+
+# -- child: runs against the scratch database -----------------------------------------------
+
+
+def fence_centre(i: int) -> tuple[float, float]:
+    """Fences on a 40-wide grid, 500 m apart, from (117.15 E, 31.75 N)."""
+    return 117.15 + (i % 40) * 0.0053, 31.75 + (i // 40) * 0.0045
+
+
+def seed(args) -> None:
+    import django
+
+    django.setup()
+    from django.contrib.gis.geos import MultiPolygon, Polygon
+    from django.db import connection, transaction
+
+    from spatial.choices import CompanyKind
+    from spatial.services import company_create
+    from tracking.models import Device, Geofence, Rule
+
+    with transaction.atomic():
+        if Device.objects.filter(code="B00000").exists():
+            return
+        company = company_create(code=COMPANY, name="基准测试公司", kind=CompanyKind.GROUP)
+        d = 0.0009  # ~100 m in latitude, ~85 m in longitude: a ~170 x 200 m square
+        fences = []
+        for i in range(args.geofences):
+            x, y = fence_centre(i)
+            ring = ((x - d, y - d), (x + d, y - d), (x + d, y + d), (x - d, y + d), (x - d, y - d))
+            fences.append(
+                Geofence(
+                    company=company,
+                    name=f"F{i:04d}",
+                    kind="polygon",
+                    geom=MultiPolygon(Polygon(ring), srid=4326),
+                )
+            )
+        Geofence.objects.bulk_create(fences, batch_size=500)
+        Device.objects.bulk_create(
+            [
+                Device(company=company, code=f"B{n:05d}", kind="gnss", max_speed_kmh=1200)
+                for n in range(args.devices)
+            ],
+            batch_size=2000,
+        )
+        rules = Rule.objects.bulk_create(
+            [
+                Rule(
+                    company=company,
+                    name=f"R{i:04d}",
+                    kind="exit",
+                    level="warning",
+                    geofence=f,
+                    debounce_points=1,
+                )
+                for i, f in enumerate(fences)
+            ],
+            batch_size=500,
+        )
+        devices = list(Device.objects.order_by("code").values_list("pk", flat=True))
+        through = Rule.devices.through
+        through.objects.bulk_create(
+            [
+                through(rule_id=rules[n % len(rules)].pk, device_id=pk)
+                for n, pk in enumerate(devices)
+            ],
+            batch_size=5000,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+def publisher(
+    index: int, count: int, args, devices: int, fences: int, stop_at: float, start_at: float, out
+) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from tracking.worker import broker_address
+
+    host, port = broker_address(os.environ.get("MQTT_URL", "mqtt://127.0.0.1:18830"))
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        protocol=mqtt.MQTTv5,
+        client_id=f"bench-pub-{index}-{os.getpid()}",
+    )
+    client.max_queued_messages_set(0)
+    client.connect(host, port)
+    client.loop_start()
+    rng = random.Random(index)
+    mine = list(range(index, devices, count))
+    rate = args.rate / count if args.rate else 0
+    sent = crossings = 0
+    outside: set[int] = set()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    begin = time.time()
+    while True:
+        now = time.time()
+        if now >= stop_at:
+            break
+        if rate and sent > (now - begin) * rate:
+            time.sleep(0.0005)
+            continue
+        n = mine[sent % len(mine)]
+        x, y = fence_centre(n % fences)
+        if n in outside:  # come back in
+            outside.discard(n)
+        elif sent % CROSS_EVERY == 0:
+            outside.add(n)
+        if n in outside:
+            x += 0.0015  # ~140 m east of the centre: outside the square
+            crossings += 1
+        else:
+            x += rng.uniform(-0.0003, 0.0003)
+            y += rng.uniform(-0.0003, 0.0003)
+        body = json.dumps(
+            {"ts": round(now, 4), "lon": round(x, 7), "lat": round(y, 7), "speed": 20.0}
+        )
+        client.publish(f"{ROOT_TOPIC}/{COMPANY}/B{n:05d}/position", body, qos=args.qos)
+        sent += 1
+    client.loop_stop()
+    client.disconnect()
+    out.put((sent, crossings, time.time() - begin))
+
+
+def child(args) -> int:
+    import django
+
+    seed(args)
+    from django.db import connection
+
+    django.setup()
+
+    def scalar(sql, params=()):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE tracking_position, tracking_alert, tracking_rejectedmessage, "
+            "tracking_devicestate CASCADE"
+        )
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(common.ROOT / "manage.py"),
+                "track_ingest",
+                "--root",
+                ROOT_TOPIC,
+                "--group",
+                "bench",
+                "--client-id",
+                f"bench-worker-{w}",
+                "--qos",
+                str(args.qos),
+                "--batch-size",
+                str(args.batch_size),
+                "--flush-ms",
+                str(args.flush_ms),
+                "--session-expiry",
+                "0",
+            ],
+            cwd=common.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for w in range(args.workers)
+    ]
+    for w in workers:  # wait for "subscribed"
+        for line in w.stdout:
+            if "subscribed to" in line:
+                break
+    time.sleep(1)
+    out = multiprocessing.Queue()
+    start_at = time.time() + 1.0
+    stop_at = start_at + args.seconds
+    pubs = [
+        multiprocessing.Process(
+            target=publisher,
+            args=(i, args.publishers, args, args.devices, args.geofences, stop_at, start_at, out),
+        )
+        for i in range(args.publishers)
+    ]
+    for p in pubs:
+        p.start()
+    delays: list[float] = []
+    seen_alert = 0
+    last_count, last_change = -1, time.time()
+    while True:
+        time.sleep(0.05)
+        now = time.time()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, extract(epoch FROM triggered_at) FROM tracking_alert "
+                "WHERE id > %s ORDER BY id",
+                [seen_alert],
+            )
+            for alert_id, triggered in cursor.fetchall():
+                delays.append(now - float(triggered))
+                seen_alert = alert_id
+        if now > stop_at:
+            count = scalar("SELECT count(*) FROM tracking_position")
+            if count != last_count:
+                last_count, last_change = count, now
+            elif now - last_change > 3:
+                break
+    results = [out.get() for _ in pubs]
+    for p in pubs:
+        p.join()
+    for w in workers:
+        w.terminate()
+    outputs = [w.communicate(timeout=30)[0] for w in workers]
+    stored = scalar("SELECT count(*) FROM tracking_position")
+    rejected = scalar("SELECT count(*) FROM tracking_rejectedmessage")
+    alerts = scalar("SELECT count(*) FROM tracking_alert")
+    first, last = (
+        scalar("SELECT extract(epoch FROM min(received_at)) FROM tracking_position"),
+        scalar("SELECT extract(epoch FROM max(received_at)) FROM tracking_position"),
+    )
+    sent = sum(r[0] for r in results)
+    crossings = sum(r[1] for r in results)
+    pub_seconds = max(r[2] for r in results)
+    ingest_seconds = float(last) - start_at  # first publish to the last stored row
+    stored_rate = stored / max(ingest_seconds, 1e-9)
+    p50 = statistics.median(delays) if delays else float("nan")
+    p95 = statistics.quantiles(delays, n=20)[-1] if len(delays) >= 20 else max(delays or [0])
+    print(
+        f"devices={args.devices} geofences={args.geofences} rules={args.geofences} "
+        f"workers={args.workers} publishers={args.publishers} qos={args.qos} "
+        f"cpus={os.cpu_count()}"
+    )
+    print(
+        f"published {sent} in {pub_seconds:.1f} s = {sent / pub_seconds:,.0f} msg/s; "
+        f"crossings published {crossings}"
+    )
+    print(
+        f"stored {stored} positions ({stored / max(sent, 1):.1%} of published), rejected "
+        f"{rejected}; received_at span {float(last) - float(first):.1f} s"
+    )
+    print(
+        f"sustained stored rate: {stored_rate:,.0f} msg/s "
+        f"({stored_rate / TARGET:.2f}x the {TARGET:,} target, "
+        f"{stored_rate / REFERENCE:.1f}x the {REFERENCE:,} reference)"
+    )
+    print(
+        f"alerts opened {alerts}; publish-to-alert delay p50 {p50 * 1000:.0f} ms, "
+        f"p95 {p95 * 1000:.0f} ms, max {max(delays or [0]) * 1000:.0f} ms"
+    )
+    for o in outputs:
+        print("worker:", o.strip().splitlines()[-1] if o.strip() else "(no output)")
+    common.record(
+        "tracking",
+        devices=args.devices,
+        geofences=args.geofences,
+        workers=args.workers,
+        publishers=args.publishers,
+        qos=args.qos,
+        published=sent,
+        stored=stored,
+        stored_per_s=round(stored_rate),
+        alerts=alerts,
+        alert_p50_ms=round(p50 * 1000),
+        alert_p95_ms=round(p95 * 1000),
+    )
+    return 0
