@@ -7,7 +7,7 @@ PORT ?= 8000
 SCALE ?= demo
 WORKERS ?= 3
 
-.PHONY: run setup serve test bench stop lint migrate seed
+.PHONY: run setup serve test bench stop lint migrate seed simulate
 
 setup:
 	@$(SERVICES) deps
@@ -19,6 +19,7 @@ setup:
 run: setup
 	@$(PY) manage.py seed_demo --scale $(SCALE) --if-empty
 	@$(PY) manage.py demo_users
+	@$(SERVICES) ingest
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server; 'make stop' stops the services)"
 	@.venv/bin/gunicorn web.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
 		--access-logfile - --timeout 120
@@ -36,6 +37,10 @@ lint:
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
 	@$(PY) manage.py makemigrations --check --dry-run
+
+# Demo trackers: vehicles on the roads, equipment in buildings, sensors (see docs/tracking.md).
+simulate:
+	@$(PY) manage.py simulate_devices --company $(or $(COMPANY),LZCT) --devices 40 --rate 20 --duration $(or $(DURATION),600)
 
 stop:
 	@$(SERVICES) stop

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -53,13 +54,33 @@ def lease_schedule(*, lease: Lease, until: date | None = None) -> list[dict]:
     return out
 
 
+#: Functions `(lease) -> Decimal` giving what the tenant has paid towards the lease's rent
+#: and charges. finance.collection registers one when it is installed (leasing cannot import
+#: finance); without any, callers of the settlement must give `paid` themselves.
+PAID_PROVIDERS: list[Callable[[Lease], Decimal]] = []
+
+
+def lease_paid(lease: Lease) -> Decimal | None:
+    """What the registered providers say the tenant has paid, or None without any."""
+    if not PAID_PROVIDERS:
+        return None
+    return sum((provider(lease) for provider in PAID_PROVIDERS), Decimal(0))
+
+
 def lease_settlement_compute(
-    *, lease: Lease, kind: str, move_out_date: date, paid: Decimal
+    *, lease: Lease, kind: str, move_out_date: date, paid: Decimal | None = None
 ) -> dict:
     """What a move-out on `move_out_date` (the last day) leaves: charges prorated to that
     day, less `paid`, plus the contract's penalty, less the deposit received. A positive
-    balance is owed by the tenant, a negative one refunded."""
+    balance is owed by the tenant, a negative one refunded. Without `paid`, the money
+    collection has set against the lease's bills counts (`lease_paid`)."""
     errors = {}
+    if paid is None:
+        paid = lease_paid(lease)
+        if paid is None:
+            raise ValidationError(
+                {"paid": [_("Give the amount paid: no billing is installed to supply it.")]}
+            )
     if move_out_date < lease.start_date - DAY or move_out_date > lease.end_date:
         errors["move_out_date"] = [
             _("The move-out date must lie within the term (%(start)s to %(end)s).")

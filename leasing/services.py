@@ -690,14 +690,14 @@ def lease_terminate(
     *,
     kind: str,
     move_out_date: date,
-    paid: Decimal,
+    paid: Decimal | None = None,
     user=None,
     today: date,
     reason: str = "",
     vacancy_reason: str = "",
 ) -> LeaseSettlement:
     """退租: end the lease on `move_out_date` (its last day) and settle. `paid` is what the
-    tenant has paid towards rent and charges (billing supplies it)."""
+    tenant has paid towards rent and charges; without it, collection supplies it."""
     from leasing.selectors import lease_settlement_compute
 
     lease = _locked(lease)

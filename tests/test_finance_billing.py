@@ -509,3 +509,26 @@ def test_missing_reading_is_estimated_then_trued_up(meter):
     assert MeterReading.objects.filter(bill__isnull=True).count() == 0
     # a rerun bills nothing again
     assert run("2025-05").summary["posted_by_kind"] == {}
+
+
+def test_an_amendment_regenerates_what_is_not_yet_posted(make_lease):
+    # given 100 m² at 60 元/m²/month from 1 Jan 2025, billed monthly: 6,000.00 a month
+    lease = make_lease()
+    run("2025-01")
+    run("2025-02")
+    # when the rent goes to 70 from 1 March (agreed on 20 February)
+    leasing.lease_amend(
+        lease, effective_from=date(2025, 3, 1), today=date(2025, 2, 20), reason="租金调整",
+        steps=[{"start_date": date(2025, 1, 1), "price": D("60"), "basis": "sqm_month"},
+               {"start_date": date(2025, 3, 1), "price": D("70"), "basis": "sqm_month"}],
+    )  # fmt: skip
+    run("2025-03")
+    # then the posted bills stay as they were, and March on is billed at 7,000.00
+    bills = list(Bill.objects.filter(lease=lease).order_by("period_start"))
+    assert [b.amount for b in bills] == [D("6000.00"), D("6000.00"), D("7000.00")]
+    assert lines_of(bills[2])["rent"].trace["version"] == 2
+    # and the receivable schedule shows the amended rent for the months still to come
+    plan = billing.receivable_schedule(lease, start=date(2025, 3, 1), until=date(2025, 6, 1))
+    assert [(p["plan"].amount, p["posted_bill"]) for p in plan] == [(D("7000.00"), bills[2].pk)] + [
+        (D("7000.00"), None)
+    ] * 2

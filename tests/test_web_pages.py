@@ -30,6 +30,9 @@ def _pages(pf) -> list[str]:
         "/lists/assets/",
         "/lists/leases/",
         "/lists/tenants/",
+        "/lists/bills/",
+        "/lists/receipts/",
+        "/alerts/",
     ]
 
 

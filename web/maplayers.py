@@ -15,6 +15,7 @@ Tracking adds geofences and live positions, finance a collection-rate layer, by 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from django.utils.functional import Promise
@@ -79,3 +80,33 @@ def layer_register(layer: MapLayer, *, before: str | None = None) -> None:
 
 def layers_config() -> list[dict]:
     return [layer.as_config() for layer in LAYERS]
+
+
+@dataclass(frozen=True)
+class MapExtra:
+    """More than a layer: a block of the map's side panel (`template`, included in it), a
+    script loaded after map.js (`script`, a static path) and config for it under
+    `GeoMap.config.extras[id]` (`config(user) -> dict`, e.g. what the user may do).
+    Tracking's live alerts panel is one (web/alerts.py)."""
+
+    id: str
+    template: str = ""
+    script: str = ""
+    config: Callable[..., dict] | None = None
+
+
+#: Panels and scripts added to the map, in page order.
+EXTRAS: list[MapExtra] = []
+
+
+def extra_register(extra: MapExtra) -> None:
+    """Add a map extra (or replace one of the same id)."""
+    ids = [e.id for e in EXTRAS]
+    if extra.id in ids:
+        EXTRAS[ids.index(extra.id)] = extra
+    else:
+        EXTRAS.append(extra)
+
+
+def extras_config(user) -> dict:
+    return {e.id: e.config(user) if e.config else {} for e in EXTRAS}

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from bim import selectors as bim_selectors
 from leasing import selectors as leasing_selectors
 from leasing.api.serializers import mask_id, mask_phone, sees_personal_data
 from leasing.choices import Availability, LeaseStatus, PaymentCycle, PriceBasis
@@ -77,7 +78,7 @@ MAP_TEXT = {
     "floors": gettext_lazy("Floors"),
     "floorPlan": gettext_lazy("Floor plan"),
     "showOnMap": gettext_lazy("Show on map"),
-    "open": gettext_lazy("Open"),
+    "open": gettext_lazy("View"),
     "city": gettext_lazy("All sites"),
     "status": gettext_lazy("Status"),
     "use": gettext_lazy("Use"),
@@ -118,6 +119,7 @@ def map_page(request: HttpRequest) -> HttpResponse:
         "baseAttribution": map_base_attribution(),
         "extent": selectors.map_extent(user=user),
         "layers": maplayers.layers_config(),
+        "extras": maplayers.extras_config(user),
         "labels": {
             "availability": _choices(Availability.choices),
             "status": _choices(UnitStatus.choices),
@@ -145,6 +147,7 @@ def map_page(request: HttpRequest) -> HttpResponse:
             "uses": UnitUse.choices,
             "statuses": Availability.choices,
             "categories": categories,
+            "extras": maplayers.EXTRAS,
         },
     )
 
@@ -269,16 +272,36 @@ def lease_page(request: HttpRequest, pk: int) -> HttpResponse:
             "schedule": schedule,
             "events": lease.events.select_related("actor").order_by("at"),
             # Sections other apps add to a lease page (finance: its bills); see docs/web.md.
-            "sections": LEASE_SECTIONS,
+            "sections": _sections(LEASE_SECTIONS, request, lease),
         },
     )
 
 
-#: Templates included at the bottom of the lease page, each given `lease`: the bills
-#: (finance) hook. An app appends its template name here from its `ready()`.
-LEASE_SECTIONS: list[str] = []
-#: The same for the tenant page (finance: aging and receivables).
-TENANT_SECTIONS: list[str] = []
+@dataclass(frozen=True)
+class Section:
+    """A block another app adds to a record page: its template and, optionally, a function
+    `context(request, obj) -> dict` whose result the template reads as `data` (so the
+    section's reads stay in Python, scoped to the user, not in template tags)."""
+
+    template: str
+    context: object = None  # (request, obj) -> dict
+
+
+#: Sections included at the bottom of the lease page, each given `lease` (and `data`): the
+#: bills (web/sections.py, from finance). A template name or a `Section`.
+LEASE_SECTIONS: list[str | Section] = []
+#: The same for the tenant page (given `tenant`): aging, balances, receipts, dunning.
+TENANT_SECTIONS: list[str | Section] = []
+
+
+def _sections(sections: list, request: HttpRequest, obj) -> list[dict]:
+    out = []
+    for section in sections:
+        if isinstance(section, str):
+            section = Section(section)
+        data = section.context(request, obj) if section.context else {}
+        out.append({"template": section.template, "data": data})
+    return out
 
 
 @login_required
@@ -303,7 +326,7 @@ def tenant_page(request: HttpRequest, pk: int) -> HttpResponse:
             "leases": Lease.objects.restrict(request.user, "view")
             .filter(tenant=tenant)
             .order_by("-start_date"),
-            "sections": TENANT_SECTIONS,
+            "sections": _sections(TENANT_SECTIONS, request, tenant),
         },
     )
 
@@ -374,25 +397,48 @@ def cockpit_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def imports_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/imports.html", {"layers": layer_names()})
+    """The layer import (every registered layer of spatial/transfer, e.g. `assets` from
+    portfolio) and the recent IFC imports, whose progress the page follows through the API."""
+    return render(
+        request,
+        "web/imports.html",
+        {
+            "layers": layer_names(),
+            "ifc_imports": list(bim_selectors.ifc_imports_visible(user=request.user)[:10]),
+        },
+    )
 
 
 # -- lists, exportable to XLSX -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
+class ListFilter:
+    """A further choice filter of a list (`?<name>=<value>`), beside search and status."""
+
+    name: str
+    label: object
+    choices: tuple
+
+
+@dataclass(frozen=True)
 class ListPage:
-    """A list of records: its title, rows (scoped, filtered by `?q=` and `?status=`),
-    columns, and the file name of its export."""
+    """A list of records: its title, rows (scoped, filtered by `?q=`, `?status=` and the
+    `filters`), columns, and the file name of its export. Other modules add lists to
+    `LISTS` (web/sections.py: bills, receipts; web/alerts.py: alerts)."""
 
     title: object
     filename: str
     columns: tuple[Column, ...]
-    rows: object  # (user, q, status) -> QuerySet
+    rows: object  # (user, q, status, **filters) -> QuerySet
     statuses: tuple = ()
+    filters: tuple[ListFilter, ...] = ()
+    template: str = "web/list.html"
+    #: (request) -> dict: more context for a custom template (e.g. what the user may do).
+    context: object = None
 
 
-def _asset_rows(user, q: str, status: str) -> QuerySet:
+def _asset_rows(user, q: str, status: str, **_filters: str) -> QuerySet:
     rows = Asset.objects.restrict(user, "view").select_related(
         "category", "company", "site", "building"
     )
@@ -403,7 +449,7 @@ def _asset_rows(user, q: str, status: str) -> QuerySet:
     return rows.order_by("code")
 
 
-def _lease_rows(user, q: str, status: str) -> QuerySet:
+def _lease_rows(user, q: str, status: str, **_filters: str) -> QuerySet:
     rows = Lease.objects.restrict(user, "view").select_related("tenant", "company")
     if q:
         rows = rows.filter(Q(number__icontains=q) | Q(tenant__name__icontains=q))
@@ -412,7 +458,7 @@ def _lease_rows(user, q: str, status: str) -> QuerySet:
     return rows.order_by("-start_date", "number")
 
 
-def _tenant_rows(user, q: str, status: str) -> QuerySet:
+def _tenant_rows(user, q: str, status: str, **_filters: str) -> QuerySet:
     rows = Tenant.objects.restrict(user, "view").select_related("company")
     if q:
         rows = rows.filter(Q(name__icontains=q) | Q(uscc__icontains=q))
@@ -492,11 +538,18 @@ def list_page(request: HttpRequest, name: str) -> HttpResponse:
     spec = LISTS.get(name)
     if spec is None:
         raise Http404(_("No such list."))
+    return _list_response(request, name, spec)
+
+
+def _list_response(request: HttpRequest, name: str, spec: ListPage) -> HttpResponse:
     q = (request.GET.get("q") or "").strip()[:100]
     status = request.GET.get("status") or ""
     if status and status not in dict(spec.statuses):
         status = ""
-    rows = spec.rows(request.user, q, status)
+    # An unknown value of a filter is ignored, as an unknown status is: the list is shown.
+    chosen = {f.name: request.GET.get(f.name) or "" for f in spec.filters}
+    chosen = {k: v for k, v in chosen.items() if v in dict(_filter(spec, k).choices)}
+    rows = spec.rows(request.user, q, status, **chosen)
     if request.GET.get("format") == "xlsx":
         return xlsx_response(
             filename=spec.filename, title=str(spec.title), columns=spec.columns,
@@ -509,16 +562,27 @@ def list_page(request: HttpRequest, name: str) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     query["format"] = "xlsx"
+    paging = request.GET.copy()
+    paging.pop("page", None)
+    paging.pop("format", None)
     return render(
         request,
-        "web/list.html",
+        spec.template,
         {
             "spec": spec,
             "name": name,
             "page": page,
+            "rows": list(zip(page, table, strict=True)),
             "table": table,
             "q": q,
             "status": status,
+            "filters": [(f, chosen.get(f.name, "")) for f in spec.filters],
             "export_query": query.urlencode(),
+            "paging_query": paging.urlencode(),
+            **(spec.context(request) if spec.context else {}),
         },
     )
+
+
+def _filter(spec: ListPage, name: str) -> ListFilter:
+    return next(f for f in spec.filters if f.name == name)

@@ -9,7 +9,7 @@ from rest_framework.routers import DefaultRouter
 
 from portfolio.api.urls import router as portfolio_router
 from spatial.api.urls import router as spatial_router
-from web import pages, views
+from web import alerts, pages, views
 
 api_router = DefaultRouter()
 api_router.registry.extend(spatial_router.registry)
@@ -60,5 +60,6 @@ urlpatterns += i18n_patterns(
     path("cockpit/", pages.cockpit_page, name="web-cockpit"),
     path("imports/", pages.imports_page, name="web-imports"),
     path("lists/<slug:name>/", pages.list_page, name="web-list"),
+    path("alerts/", alerts.alerts_page, name="web-alerts"),
     prefix_default_language=False,
 )

@@ -245,3 +245,19 @@ def tenant_balances(*, user, as_of: date, tenant_id: int | None = None) -> list[
         x["credit"] += r["credit"]
         x["deposit_held"] = r["deposit"]
     return sorted(rows.values(), key=lambda x: (x["name"], x["tenant"]))
+
+
+#: Bills whose allocations count as paid towards a lease's rent and charges at move-out:
+#: the periodic bills the rent engine's charges correspond to, and debit corrections of
+#: them. A credit bill's (negative) settlement is not counted: the positive allocation it
+#: makes on the bill it corrects already is, so an abatement lowers what is owed.
+SETTLEMENT_BILL_KINDS = (BillKind.REGULAR, BillKind.DEBIT)
+
+
+def lease_paid_towards_charges(lease) -> Decimal:
+    """Money (and credit) set against the lease's periodic and debit bills, to the fen: the
+    `paid` of a move-out settlement (leasing.selectors.PAID_PROVIDERS)."""
+    total = Allocation.objects.filter(
+        bill__lease=lease, bill__kind__in=SETTLEMENT_BILL_KINDS
+    ).aggregate(total=Coalesce(Sum("amount"), Decimal(0)))["total"]
+    return Decimal(total).quantize(Decimal("0.01"))

@@ -212,7 +212,14 @@ class RenewSerializer(TermsInputMixin):
 class TerminateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices.TerminationKind.choices)
     move_out_date = serializers.DateField()
-    paid = serializers.DecimalField(max_digits=16, decimal_places=2)
+    paid = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("Paid towards rent and charges; omitted: what collection has recorded."),
+    )
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     vacancy_reason = serializers.ChoiceField(
         choices.VacancyReason.choices, required=False, allow_blank=True, default=""

@@ -122,3 +122,24 @@ def test_cockpit_draws_every_widget(pf, agent_a, live_server, watched):
     assert page.locator(".kpi").count() == 8
     assert page.locator("[data-widget=expiries_by_month] canvas").count() >= 1
     watched.assert_clean()
+
+
+def test_map_on_a_phone_shows_the_map_first_with_the_panel_folded(pf, agent_a, live_server,
+                                                                   watched):  # fmt: skip
+    # given a phone-sized window (field staff)
+    page = watched.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url, agent_a.username, PASSWORD)
+    # when the map opens
+    page.goto(f"{live_server.url}/map/")
+    page.wait_for_function("window.GeoMap && GeoMap.map !== null")
+    # then the map fills most of the screen above the panel, and the panel is folded
+    map_box = page.locator("#map").bounding_box()
+    panel_box = page.locator("#map-panel").bounding_box()
+    assert map_box["height"] > 500 and map_box["width"] >= 380
+    assert map_box["y"] < panel_box["y"]
+    assert "collapsed" in page.locator("#map-panel").get_attribute("class")
+    # and the panel unfolds on demand
+    page.click("#panel-toggle")
+    assert "collapsed" not in page.locator("#map-panel").get_attribute("class")
+    watched.assert_clean()

@@ -163,7 +163,23 @@ cmd_start() {
   if grep -q '^MQTT_URL=mqtt://127.0.0.1:'"$MQTT_PORT" "$ENV_FILE" && [ -z "$EXT_MQTT_URL" ]; then mqtt_start; fi
 }
 
+# The MQTT ingestion worker (tracking/): one `track_ingest` in the background for `make run`;
+# more can run anywhere, sharing the load through the broker's shared subscription.
+cmd_ingest() {
+  mkdir -p "$VAR/ingest"
+  if [ -f "$VAR/ingest/ingest.pid" ] && kill -0 "$(cat "$VAR/ingest/ingest.pid")" 2>/dev/null; then
+    return 0
+  fi
+  (cd "$ROOT" && nohup .venv/bin/python manage.py track_ingest >"$VAR/ingest/ingest.log" 2>&1 &
+   echo $! >"$VAR/ingest/ingest.pid")
+  log "tracking ingest worker started (log: var/ingest/ingest.log)"
+}
+
 cmd_stop() {
+  if [ -f "$VAR/ingest/ingest.pid" ]; then
+    kill "$(cat "$VAR/ingest/ingest.pid")" 2>/dev/null && log "ingest worker stopped" || true
+    rm -f "$VAR/ingest/ingest.pid"
+  fi
   local dir; dir="$(pg_dir)"
   if [ -f "$dir/data/PG_VERSION" ]; then
     as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 && log "PostgreSQL stopped" || true
@@ -181,5 +197,6 @@ case "${1:-}" in
   venv) cmd_venv ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
-  *) echo "usage: $0 deps|venv|start|stop" >&2; exit 2 ;;
+  ingest) cmd_ingest ;;
+  *) echo "usage: $0 deps|venv|start|stop|ingest" >&2; exit 2 ;;
 esac

@@ -28,7 +28,8 @@
         grid: {left: 60, right: axes.length > 1 ? 50 : 20, bottom: 70, top: 30},
         xAxis: {type: "category", data: data.categories, axisLabel: {rotate: data.categories.length > 8 ? 40 : 0}},
         yAxis: axes.map((a) => ({type: "value", name: a.name, axisLabel: {formatter: axisFormatter(a.format)}})),
-        series: data.series.map((s) => ({name: s.name, type: s.type || data.kind, data: s.data, yAxisIndex: s.axis || 0})),
+        series: data.series.map((s) => ({name: s.name, type: s.type || data.kind, data: s.data, yAxisIndex: s.axis || 0,
+                                          stack: s.stack})),
       }, true);
       if (!data.categories.length) el.dataset.empty = "1";
     },

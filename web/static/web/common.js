@@ -15,7 +15,9 @@
   /** fetch() a JSON endpoint of this server; rejects with {status, body} on an error. */
   async function json(url, options) {
     const opts = Object.assign({credentials: "same-origin", headers: {}}, options || {});
-    opts.headers = Object.assign({"Accept": "application/json"}, opts.headers);
+    // The API answers in the request's language: ask for the page's, not the browser's.
+    const lang = document.documentElement.lang || "zh-hans";
+    opts.headers = Object.assign({"Accept": "application/json", "Accept-Language": lang}, opts.headers);
     if (opts.body !== undefined && typeof opts.body !== "string" && !(opts.body instanceof FormData)) {
       opts.body = JSON.stringify(opts.body);
       opts.headers["Content-Type"] = "application/json";

@@ -24,7 +24,8 @@
 
   const AVAILABILITY_COLORS = {vacant: "#2e7d32", reserved: "#f9a825", leased: "#1565c0",
                                expiring: "#e65100", not_leasable: "#9e9e9e"};
-  // Until the units tiles carry `availability`, the stored unit status stands in for it.
+  // The units tiles carry `availability` (leasing/layers.py); the stored unit status stands
+  // in for it only where leasing is not installed (a tile without the attribute).
   const STATUS_AVAILABILITY = {vacant: "vacant", reserved: "reserved", leased: "leased",
                                self_used: "not_leasable", unavailable: "not_leasable"};
   const EXPIRY_CLASSES = [[3, "#b71c1c", "months0_3"], [6, "#ef6c00", "months3_6"],
@@ -179,30 +180,98 @@
     return grid;
   };
 
+  // A GeoJSON layer, fetched when shown (with ?company= when the filter is set). With
+  // `refresh_seconds` it is polled, only while the page is visible, and point features keep
+  // their marker (matched by feature id) so they move instead of blinking.
   GeoMap.kinds.geojson = function (layer) {
+    const styleOf = (p) => (GeoMap.styles[layer.style] || (() => ({})))(p);
+    const markers = new Map();
     const group = L.geoJSON(null, {
-      style: (f) => (GeoMap.styles[layer.style] || (() => ({})))(f.properties),
-      pointToLayer: (f, latlng) => L.circleMarker(latlng, (GeoMap.styles[layer.style] || (() => ({})))(f.properties)),
-      onEachFeature: (f, l) => l.on("click", (e) => onFeatureClick(layer, f.properties, e.latlng)),
+      style: (f) => styleOf(f.properties),
+      pointToLayer: (f, latlng) => L.circleMarker(latlng, styleOf(f.properties)),
+      onEachFeature: (f, l) => {
+        l.feature = f;
+        l.on("click", (e) => onFeatureClick(layer, l.feature.properties, e.latlng));
+      },
     });
     let timer = null;
-    async function load() {
-      const q = state.company ? (layer.source.includes("?") ? "&" : "?") + "company=" + state.company : "";
-      try {
-        const data = await GA.json(layer.source + q);
+    let busy = false;
+
+    function update(data) {
+      const features = data.features || [];
+      if (!layer.refresh_seconds) {
         group.clearLayers();
         group.addData(data);
-        (data.features || []).forEach(() => count(layer.id));
+        features.forEach(() => count(layer.id));
+        return;
+      }
+      const seen = new Set();
+      for (const f of features) {
+        const id = f.id !== undefined ? f.id : (f.properties || {}).id;
+        const old = markers.get(id);
+        const point = f.geometry && f.geometry.type === "Point";
+        if (old && point) {
+          const s = styleOf(f.properties);
+          old.feature = f;
+          old.setLatLng([f.geometry.coordinates[1], f.geometry.coordinates[0]]);
+          if (old.setStyle && !(Array.isArray(s) && s.length === 0)) old.setStyle(s);
+        } else {
+          if (old) group.removeLayer(old);
+          const added = L.geoJSON(f, {pointToLayer: (g, latlng) => L.circleMarker(latlng, styleOf(g.properties)),
+                                      style: (g) => styleOf(g.properties)}).getLayers()[0];
+          if (!added) continue;
+          added.feature = f;
+          added.on("click", (e) => onFeatureClick(layer, added.feature.properties, e.latlng));
+          group.addLayer(added);
+          markers.set(id, added);
+        }
+        seen.add(id);
+        count(layer.id);
+      }
+      for (const [id, m] of markers) {
+        if (!seen.has(id)) { group.removeLayer(m); markers.delete(id); }
+      }
+      GeoMap.stats.refreshed = GeoMap.stats.refreshed || {};
+      GeoMap.stats.refreshed[layer.id] = (GeoMap.stats.refreshed[layer.id] || 0) + 1;
+    }
+
+    async function load() {
+      if (busy) return;
+      busy = true;
+      const q = state.company ? (layer.source.includes("?") ? "&" : "?") + "company=" + state.company : "";
+      try {
+        update(await GA.json(layer.source + q));
       } catch (err) {
         showError(err);
+      } finally {
+        busy = false;
       }
     }
+
+    function start() {
+      stop();
+      if (layer.refresh_seconds && !document.hidden) timer = setInterval(load, layer.refresh_seconds * 1000);
+    }
+    function stop() { if (timer) clearInterval(timer); timer = null; }
+    function onVisibility() {
+      if (document.hidden) { stop(); return; }
+      load();
+      start();
+    }
+
     group.on("add", () => {
       load();
-      if (layer.refresh_seconds) timer = setInterval(load, layer.refresh_seconds * 1000);
+      start();
+      if (layer.refresh_seconds) document.addEventListener("visibilitychange", onVisibility);
     });
-    group.on("remove", () => { if (timer) clearInterval(timer); timer = null; });
-    group.refreshSource = load;
+    group.on("remove", () => {
+      stop();
+      document.removeEventListener("visibilitychange", onVisibility);
+    });
+    group.refreshSource = () => {
+      if (layer.refresh_seconds) { markers.forEach((m) => group.removeLayer(m)); markers.clear(); }
+      return load();
+    };
     return group;
   };
 
@@ -446,6 +515,7 @@
 
   function build() {
     const map = GeoMap.map = L.map("map", {maxZoom: 21, zoomControl: true, preferCanvas: true});
+    map.attributionControl.setPrefix("Leaflet");  // plain text: no flag, no outside link
     if (cfg.baseTileUrl) {
       L.tileLayer(cfg.baseTileUrl, {maxZoom: 21, maxNativeZoom: 18, attribution: cfg.baseAttribution}).addTo(map);
     }
@@ -465,6 +535,10 @@
     renderLegend();
     renderCrumbs();
     document.getElementById("theme").addEventListener("change", (e) => setTheme(e.target.value));
+    // On a phone the map comes first and the panel starts folded under it.
+    if (window.matchMedia("(max-width: 720px)").matches) {
+      document.getElementById("map-panel").classList.add("collapsed");
+    }
     document.getElementById("panel-toggle").addEventListener("click", () => {
       document.getElementById("map-panel").classList.toggle("collapsed");
       setTimeout(() => map.invalidateSize(), 200);
