@@ -355,20 +355,22 @@ def _current_lines(user, as_of: date) -> QuerySet:
     )
 
 
-def lease_expiries_by_month(*, user, as_of: date, months: int = 60) -> list[dict]:
-    """Leases ending in each of the next `months` months: count, area, monthly rent."""
+def lease_expiries_by_month(
+    *, user, as_of: date, months: int = 60, sites: set[int] | None = None
+) -> list[dict]:
+    """Leases ending in each of the next `months` months: count, area, monthly rent
+    (within `sites` when given)."""
     end = rent.add_months(as_of.replace(day=1), months)
-    lines = (
-        LeaseUnit.objects.restrict(user, "view")
-        .filter(
-            current=True,
-            blocking=True,
-            lease__status__in=(LeaseStatus.ACTIVE, LeaseStatus.APPROVED),
-            lease__end_date__gte=as_of,
-            lease__end_date__lt=end,
-        )
-        .values_list("lease_id", "lease__end_date", "area", "rent_per_sqm_month")
+    lines = LeaseUnit.objects.restrict(user, "view").filter(
+        current=True,
+        blocking=True,
+        lease__status__in=(LeaseStatus.ACTIVE, LeaseStatus.APPROVED),
+        lease__end_date__gte=as_of,
+        lease__end_date__lt=end,
     )
+    if sites is not None:
+        lines = lines.filter(unit__site_id__in=sites)
+    lines = lines.values_list("lease_id", "lease__end_date", "area", "rent_per_sqm_month")
     buckets: dict[str, dict] = {}
     seen: dict[str, set] = defaultdict(set)
     for lease_id, end_date, area, per in lines:

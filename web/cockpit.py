@@ -139,7 +139,7 @@ def _occupancy_chart(rows: list[dict]) -> dict:
 def expiries_by_month(*, user, as_of: date, company: Company | None) -> dict:
     """Lease expiry density: area and leases ending per month, the next five years."""
     sites = selectors.company_sites(user=user, company=company)
-    rows = selectors.site_expiries_by_month(user=user, as_of=as_of, sites=sites)
+    rows = leasing_selectors.lease_expiries_by_month(user=user, as_of=as_of, sites=sites)
     return {
         "kind": "bar",
         "categories": [r["month"] for r in rows],

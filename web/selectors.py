@@ -6,12 +6,11 @@ Index:
     polygon_figures (what lies inside a polygon drawn on the map)
     floor_units (a floor plan's units with availability, tenant, lease end and rent)
     revitalisation_candidates (idle and low-yield assets, with the reason)
-    company_sites, site_expiries_by_month, site_rents (the cockpit, per company)
+    company_sites, site_rents (the cockpit, per company)
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
@@ -323,31 +322,6 @@ def company_sites(*, user, company: Company | None) -> set[int] | None:
 def _lines(user, sites: set[int] | None) -> QuerySet:
     lines = LeaseUnit.objects.restrict(user, "view").filter(current=True, blocking=True)
     return lines if sites is None else lines.filter(unit__site_id__in=sites)
-
-
-def site_expiries_by_month(
-    *, user, as_of: date, months: int = 60, sites: set[int] | None = None
-) -> list[dict]:
-    """leasing.selectors.lease_expiries_by_month, limited to `sites` (None: all)."""
-    end = rent.add_months(as_of.replace(day=1), months)
-    lines = _lines(user, sites).filter(
-        lease__status__in=(LeaseStatus.ACTIVE, LeaseStatus.APPROVED),
-        lease__end_date__gte=as_of,
-        lease__end_date__lt=end,
-    )
-    buckets: dict[str, dict] = {}
-    seen: dict[str, set] = defaultdict(set)
-    for lease_id, end_date, area, per in lines.values_list(
-        "lease_id", "lease__end_date", "area", "rent_per_sqm_month"
-    ):
-        key = end_date.strftime("%Y-%m")
-        b = buckets.setdefault(key, {"month": key, "leases": 0, "area": ZERO, "monthly_rent": ZERO})
-        if lease_id not in seen[key]:
-            seen[key].add(lease_id)
-            b["leases"] += 1
-        b["area"] += area
-        b["monthly_rent"] += rent.money(area * per)
-    return [buckets[k] for k in sorted(buckets)]
 
 
 def site_rents(*, user, as_of: date, sites: set[int] | None = None) -> list[dict]:

@@ -3,6 +3,7 @@
 
 from django.contrib import admin
 
+from finance.admin import ReadOnlyAdmin
 from finance.collection.models import (
     CollectionCase,
     DunningNotice,
@@ -12,22 +13,8 @@ from finance.collection.models import (
 )
 
 
-class ReadOnlyScopedAdmin(admin.ModelAdmin):
-    def get_queryset(self, request):
-        return super().get_queryset(request).restrict(request.user, "view")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Receipt)
-class ReceiptAdmin(ReadOnlyScopedAdmin):
+class ReceiptAdmin(ReadOnlyAdmin):
     list_display = ("number", "tenant", "company", "kind", "method", "received_on", "amount")
     list_filter = ("kind", "method")
     search_fields = ("number", "reference", "tenant__name")
@@ -35,23 +22,23 @@ class ReceiptAdmin(ReadOnlyScopedAdmin):
 
 
 @admin.register(LateFeePolicy)
-class LateFeePolicyAdmin(ReadOnlyScopedAdmin):
+class LateFeePolicyAdmin(ReadOnlyAdmin):
     list_display = ("company", "lease", "daily_rate", "grace_days", "cap_rate", "active")
 
 
 @admin.register(DunningPolicy)
-class DunningPolicyAdmin(ReadOnlyScopedAdmin):
+class DunningPolicyAdmin(ReadOnlyAdmin):
     list_display = ("name", "company", "active")
 
 
 @admin.register(DunningNotice)
-class DunningNoticeAdmin(ReadOnlyScopedAdmin):
+class DunningNoticeAdmin(ReadOnlyAdmin):
     list_display = ("tenant", "company", "level_number", "action", "amount", "sent_on")
     list_filter = ("action", "channel")
     date_hierarchy = "sent_on"
 
 
 @admin.register(CollectionCase)
-class CollectionCaseAdmin(ReadOnlyScopedAdmin):
+class CollectionCaseAdmin(ReadOnlyAdmin):
     list_display = ("tenant", "company", "kind", "status", "assignee", "opened_on")
     list_filter = ("kind", "status")

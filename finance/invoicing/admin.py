@@ -3,6 +3,7 @@ keep invoices unique, bank lines matched once and vouchers balanced."""
 
 from django.contrib import admin
 
+from finance.admin import ReadOnlyAdmin
 from finance.invoicing.models import (
     AccountCode,
     BankLine,
@@ -12,20 +13,6 @@ from finance.invoicing.models import (
     Voucher,
     VoucherEntry,
 )
-
-
-class ReadOnlyScopedAdmin(admin.ModelAdmin):
-    def get_queryset(self, request):
-        return super().get_queryset(request).restrict(request.user, "view")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ItemInline(admin.TabularInline):
@@ -38,7 +25,7 @@ class ItemInline(admin.TabularInline):
 
 
 @admin.register(InvoiceRequest)
-class InvoiceRequestAdmin(ReadOnlyScopedAdmin):
+class InvoiceRequestAdmin(ReadOnlyAdmin):
     list_display = ("number", "kind", "invoice_type", "status", "buyer_name", "amount",
                     "invoice_number", "invoice_date")  # fmt: skip
     list_filter = ("status", "kind", "invoice_type")
@@ -47,12 +34,12 @@ class InvoiceRequestAdmin(ReadOnlyScopedAdmin):
 
 
 @admin.register(BankStatement)
-class BankStatementAdmin(ReadOnlyScopedAdmin):
+class BankStatementAdmin(ReadOnlyAdmin):
     list_display = ("file_name", "company", "lines_read", "lines_added", "imported_at")
 
 
 @admin.register(BankLine)
-class BankLineAdmin(ReadOnlyScopedAdmin):
+class BankLineAdmin(ReadOnlyAdmin):
     list_display = ("booked_on", "amount", "payer_name", "memo", "status", "confidence")
     list_filter = ("status",)
     search_fields = ("payer_name", "memo", "serial")
@@ -67,13 +54,13 @@ class EntryInline(admin.TabularInline):
 
 
 @admin.register(Voucher)
-class VoucherAdmin(ReadOnlyScopedAdmin):
+class VoucherAdmin(ReadOnlyAdmin):
     list_display = ("number", "date", "company", "source", "summary", "total")
     list_filter = ("source",)
     inlines = (EntryInline,)
 
 
 @admin.register(AccountCode)
-class AccountCodeAdmin(ReadOnlyScopedAdmin):
+class AccountCodeAdmin(ReadOnlyAdmin):
     list_display = ("key", "code", "name", "company")
     list_filter = ("key",)
