@@ -13,7 +13,7 @@ all share the CPU, so the figure is for the whole pipeline on one small box.
 Each device reports about once a second, jittering inside its fence; every 200th message
 is a device leaving its fence (a crossing), which must open one alert. Figures:
   - published and stored messages per second (stored = rows in the position history,
-    counted from the first publish until the history stops growing),
+    over the time from the first publish until the history stops growing),
   - publish-to-alert delay for crossing messages: alert rows are polled every 50 ms, the
     delay is (seen − the crossing message's own timestamp, taken when it was published),
   - the ratios to the 10,000 msg/s target and the 1,111 msg/s reference platform.
@@ -57,6 +57,19 @@ def parse(argv):
     p.add_argument("--batch-size", type=int, default=5000)
     p.add_argument("--flush-ms", type=int, default=100)
     p.add_argument("--keep", action="store_true", help="reuse the seeded database")
+    p.add_argument(
+        "--publisher",
+        choices=("raw", "paho"),
+        default="raw",
+        help="raw: pre-encoded MQTT 5 PUBLISH packets written straight to a socket (QoS 0 "
+        "only; the devices are not on this box in reality, so the load generator should "
+        "take as little of its 2 cores as possible); paho: paho-mqtt client.publish",
+    )
+    p.add_argument(
+        "--publish-only",
+        action="store_true",
+        help="measure the publisher alone: publish to a topic no worker reads",
+    )
     return p.parse_args(argv)
 
 
@@ -64,7 +77,7 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     if os.environ.get(CHILD):
         return child(args)
-    if not args.keep:
+    if not args.keep and not args.publish_only:
         common.recreate_database(DATABASE)
         common.manage("migrate", "--verbosity", "0", database=DATABASE)
     env = {
@@ -196,16 +209,149 @@ def publisher(
         body = json.dumps(
             {"ts": round(now, 4), "lon": round(x, 7), "lat": round(y, 7), "speed": 20.0}
         )
-        client.publish(f"{ROOT_TOPIC}/{COMPANY}/B{n:05d}/position", body, qos=args.qos)
+        client.publish(f"{args.topic_root}/{COMPANY}/B{n:05d}/position", body, qos=args.qos)
         sent += 1
     client.loop_stop()
     client.disconnect()
-    out.put((sent, crossings, time.time() - begin))
+    out.put((sent, crossings, time.time() - begin, os.times()))
+
+
+def raw_publisher(
+    index: int, count: int, args, devices: int, fences: int, stop_at: float, start_at: float, out
+) -> None:
+    """The same traffic as `publisher`, but each message formatted with one %-format and
+    sent as a ready MQTT 5 PUBLISH packet, written in chunks of about 1 ms."""
+    import socket
+
+    from tracking.mqtt import connect_packet, varint
+    from tracking.worker import broker_address
+
+    host, port = broker_address(os.environ.get("MQTT_URL", "mqtt://127.0.0.1:18830"))
+    sock = socket.create_connection((host, port))
+    sock.sendall(connect_packet(f"bench-raw-{index}-{os.getpid()}", 60, True, 0, 100))
+    if sock.recv(64)[:1] != b"\x20":
+        raise RuntimeError("no CONNACK")
+    root = args.topic_root
+    rng = random.Random(index)
+    mine = list(range(index, devices, count))
+    # per device: the fixed head of its PUBLISH packet up to the payload, and its fence
+    heads = {}
+    for n in mine:
+        topic = f"{root}/{COMPANY}/B{n:05d}/position".encode()
+        heads[n] = (len(topic).to_bytes(2, "big") + topic + b"\x00", fence_centre(n % fences))
+    rate = args.rate / count if args.rate else 0
+    sent = crossings = 0
+    outside: set[int] = set()
+    chunk: list[bytes] = []
+    while time.time() < start_at:
+        time.sleep(0.001)
+    begin = time.time()
+    now = begin
+    while now < stop_at:
+        if rate and sent > (now - begin) * rate:
+            if chunk:
+                sock.sendall(b"".join(chunk))
+                chunk.clear()
+            time.sleep(0.0005)
+            now = time.time()
+            continue
+        for _ in range(64):
+            n = mine[sent % len(mine)]
+            head, (x, y) = heads[n]
+            if n in outside:  # come back in
+                outside.discard(n)
+            elif sent % CROSS_EVERY == 0:
+                outside.add(n)
+            if n in outside:
+                x += 0.0015
+                crossings += 1
+            else:
+                x += rng.uniform(-0.0003, 0.0003)
+                y += rng.uniform(-0.0003, 0.0003)
+            body = head + b'{"ts":%.4f,"lon":%.7f,"lat":%.7f,"speed":20.0}' % (now, x, y)
+            chunk.append(b"\x30" + varint(len(body)) + body)
+            sent += 1
+        sock.sendall(b"".join(chunk))
+        chunk.clear()
+        now = time.time()
+    sock.sendall(b"\xe0\x00")
+    sock.close()
+    out.put((sent, crossings, time.time() - begin, os.times()))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+def mosquitto_pids() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as handle:
+                    if handle.read().strip() == "mosquitto":
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def machine_busy() -> float:
+    """CPU seconds (all cores, all processes) spent non-idle so far."""
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def publish_only(args) -> int:
+    """The publisher alone, to a topic no worker reads (the broker drops the messages)."""
+    args.topic_root = "benchnull"
+    out = multiprocessing.Queue()
+    start_at = time.time() + 0.5
+    stop_at = start_at + args.seconds
+    target = raw_publisher if args.publisher == "raw" else publisher
+    broker = mosquitto_pids()
+    broker_before = sum(cpu_seconds(p) for p in broker)
+    pubs = [
+        multiprocessing.Process(
+            target=target,
+            args=(i, args.publishers, args, args.devices, args.geofences, stop_at, start_at, out),
+        )
+        for i in range(args.publishers)
+    ]
+    for p in pubs:
+        p.start()
+    results = [out.get() for _ in pubs]
+    for p in pubs:
+        p.join()
+    sent = sum(r[0] for r in results)
+    seconds = max(r[2] for r in results)
+    cpu = sum(r[3].user + r[3].system for r in results)
+    broker_cpu = sum(cpu_seconds(p) for p in broker) - broker_before
+    print(
+        f"publisher only ({args.publisher}, {args.publishers} process(es), qos {args.qos}): "
+        f"{sent} in {seconds:.1f} s = {sent / seconds:,.0f} msg/s; publisher CPU "
+        f"{cpu / seconds:.2f} cores ({cpu / sent * 1e6:.0f} us/msg), broker CPU "
+        f"{broker_cpu / seconds:.2f} cores"
+    )
+    return 0
 
 
 def child(args) -> int:
     import django
 
+    if args.publish_only:
+        django.setup()
+        return publish_only(args)
+    args.topic_root = ROOT_TOPIC
+    if args.publisher == "raw" and args.qos != 0:
+        args.publisher = "paho"  # the raw publisher does no QoS 1 flow control
     seed(args)
     from django.db import connection
 
@@ -257,9 +403,35 @@ def child(args) -> int:
     out = multiprocessing.Queue()
     start_at = time.time() + 1.0
     stop_at = start_at + args.seconds
+
+    def session_pids() -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    pg_pids = session_pids()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type IN"
+            " ('walwriter', 'checkpointer', 'background writer', 'autovacuum launcher')"
+        )
+        pg_aux = [row[0] for row in cursor.fetchall()]
+    broker = mosquitto_pids()
+    watched = {
+        "worker": [w.pid for w in workers],
+        "postgres (worker sessions)": pg_pids,
+        "postgres (wal, checkpoints)": pg_aux,
+        "mosquitto": broker,
+    }
+    cpu_before = {k: sum(cpu_seconds(p) for p in v) for k, v in watched.items()}
+    busy_before, wall_before = machine_busy(), time.time()
+    target = raw_publisher if args.publisher == "raw" else publisher
     pubs = [
         multiprocessing.Process(
-            target=publisher,
+            target=target,
             args=(i, args.publishers, args, args.devices, args.geofences, stop_at, start_at, out),
         )
         for i in range(args.publishers)
@@ -290,6 +462,11 @@ def child(args) -> int:
     results = [out.get() for _ in pubs]
     for p in pubs:
         p.join()
+    # the workers' writer threads open their database sessions at their first batch
+    watched["postgres (worker sessions)"] = sorted(set(pg_pids) | set(session_pids()))
+    cpu_used = {k: sum(cpu_seconds(p) for p in v) - cpu_before[k] for k, v in watched.items()}
+    cpu_used["publisher"] = sum(r[3].user + r[3].system for r in results)
+    busy, busy_wall = machine_busy() - busy_before, time.time() - wall_before
     for w in workers:
         w.terminate()
     outputs = [w.communicate(timeout=30)[0] for w in workers]
@@ -303,7 +480,8 @@ def child(args) -> int:
     sent = sum(r[0] for r in results)
     crossings = sum(r[1] for r in results)
     pub_seconds = max(r[2] for r in results)
-    ingest_seconds = float(last) - start_at  # first publish to the last stored row
+    # first publish to the moment the history stopped growing (seen by the 50 ms poll)
+    ingest_seconds = last_change - start_at
     stored_rate = stored / max(ingest_seconds, 1e-9)
     p50 = statistics.median(delays) if delays else float("nan")
     p95 = statistics.quantiles(delays, n=20)[-1] if len(delays) >= 20 else max(delays or [0])
@@ -331,6 +509,11 @@ def child(args) -> int:
     )
     for o in outputs:
         print("worker:", o.strip().splitlines()[-1] if o.strip() else "(no output)")
+    print(f"CPU over {busy_wall:.1f} s (cores busy on average; the machine has {os.cpu_count()}):")
+    for name, seconds in sorted(cpu_used.items(), key=lambda item: -item[1]):
+        print(f"  {name:<30} {seconds / busy_wall:5.2f}  ({seconds:6.1f} s)")
+    others = busy - sum(cpu_used.values())
+    print(f"  {'everything else on the machine':<30} {others / busy_wall:5.2f}  ({others:6.1f} s)")
     common.record(
         "tracking",
         devices=args.devices,
@@ -344,5 +527,8 @@ def child(args) -> int:
         alerts=alerts,
         alert_p50_ms=round(p50 * 1000),
         alert_p95_ms=round(p95 * 1000),
+        publisher=args.publisher,
+        cpu_cores={k: round(v / busy_wall, 2) for k, v in cpu_used.items()},
+        machine_cores_busy=round(busy / busy_wall, 2),
     )
     return 0

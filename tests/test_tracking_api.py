@@ -209,6 +209,7 @@ def test_geofence_import_is_all_or_nothing(api, tree, field_a, manager_b):
             "/api/tracking/geofences/import/",
             {"file": file, "company": company},
             format="multipart",
+            HTTP_ACCEPT_LANGUAGE="en",  # the message is asserted in English (default: zh)
         )
 
     failed = upload([good, bad])

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.gis.geos import Point
 from django.db import connection
+from django.utils.translation import gettext
 
 from tests.factories import AssetFactory, offset, rect
 from tests.tracking_support import clean_history  # noqa: F401 - autouse fixture
@@ -199,7 +200,10 @@ def test_enter_rule_respects_the_fence_time_window(tree, device, fence):
         [Raw("sam/HFCT-A/TRK-1/position", json.dumps(p).encode(), morning) for p in (out, inside)],
         morning,
     )
-    assert Alert.objects.get().message == "TRK-1 entered 场站"
+    # (stored in the default language, whatever catalogue is compiled)
+    assert Alert.objects.get().message == gettext("{device} entered {fence}").format(
+        device="TRK-1", fence="场站"
+    )
 
 
 def test_dwell_rule_fires_once_after_n_minutes_inside(tree, device, fence):

@@ -16,21 +16,32 @@ Why per-device state stays correct whichever worker gets a message:
    nothing.
 4. Messages are acknowledged to the broker only after the transaction commits, so a
    worker that dies loses nothing: the broker redelivers, and (3) makes that harmless.
+5. Each worker keeps the states it last wrote or read in memory, with the row's `xmin`
+   (the id of the transaction that wrote that row version). The lock statement returns
+   only `device_id, xmin`; a state is taken from memory only if its row has not been
+   written since (same xmin), by any worker or anything else, else it is read again.
+   Any failed batch empties the memory. So another worker's write is always seen, and
+   the steady case (the same worker keeps getting a device) reads no jsonb at all.
+
+Cost per message is kept low (see docs/tracking.md, benchmark): orjson parsing, times
+as floats, history and state written with one statement each whose arrays are sent as
+PostgreSQL array text (built with `str.join`, parsed in C by the server) instead of
+per-element Python adaptation, and the per-rule state written only when it changed.
 """
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
 import psycopg
 from django.db import connection, transaction
 from psycopg.types.datetime import TimestamptzLoader
 from psycopg.types.json import Jsonb, JsonbLoader
 
 from tracking import conf, webhooks
-from tracking.choices import FENCE_RULES, TELEMETRY_RULES, RejectReason
+from tracking.choices import FENCE_RULES, TELEMETRY_RULES, RejectReason, RuleKind
 from tracking.ingest import Directory, Fix, Parsed, Parser, Raw, Reject, haversine_m
 from tracking.rules import RuleBook, Trigger, fence_step, telemetry_step
 
@@ -51,32 +62,26 @@ class BatchResult:
 
 @dataclass(slots=True)
 class _State:
-    ts: datetime | None
+    """A device's state; times are epoch seconds (None: never)."""
+
+    t: float | None
     lon: float | None
     lat: float | None
     inside: list[int]
     rules: dict
     telemetry: dict
-    telemetry_ts: datetime | None
-    moved_at: datetime | None
-    run_at: datetime | None
+    telemetry_t: float | None
+    moved_t: float | None
+    run_t: float | None
     speed: float | None = None
     heading: float | None = None
-    changed: bool = False
-
-
-def _json(value) -> dict:
-    """Django's psycopg setup hands jsonb back as text; plain dicts here."""
-    if isinstance(value, str | bytes):
-        return json.loads(value)
-    return value or {}
+    changed: bool = False  # position, times or inside-set to write
+    dirty: bool = False  # rules or telemetry (jsonb) to write as well
 
 
 def _cursor() -> psycopg.Cursor:
     """A cursor on Django's connection (so inside its transaction) that binds parameters
-    on the server and loads jsonb and timestamps natively: the bulk statements below send
-    arrays of thousands of values, which Django's client-side binding would format as text
-    in Python."""
+    on the server and loads jsonb and timestamps natively (for the few jsonb arrays)."""
     connection.ensure_connection()
     cursor = psycopg.Cursor(connection.connection)
     cursor.adapters.register_loader("jsonb", JsonbLoader)
@@ -84,8 +89,36 @@ def _cursor() -> psycopg.Cursor:
     return cursor
 
 
+def _ints(values) -> str:
+    """PostgreSQL array text of integers."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _floats(values) -> str:
+    """PostgreSQL array text of floats; None is NULL. `repr` round-trips a float exactly."""
+    return "{" + ",".join("NULL" if v is None else repr(v) for v in values) + "}"
+
+
+def _int_arrays(values) -> str:
+    """PostgreSQL array text of integer arrays (as text elements, cast per row)."""
+    return "{" + ",".join('"{' + ",".join(map(str, v)) + '}"' for v in values) + "}"
+
+
+def _json_texts(values) -> str:
+    """PostgreSQL array text of JSON documents (quoted elements); None is NULL."""
+    out = []
+    for value in values:
+        if value is None:
+            out.append("NULL")
+        else:
+            text = orjson.dumps(value).decode()
+            out.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(out) + "}"
+
+
 class Engine:
-    """Holds the device directory and rule book of one worker and processes batches."""
+    """Holds the device directory, rule book and state memory of one worker and processes
+    batches."""
 
     def __init__(self, root: str | None = None, refresh_seconds: float = 2.0):
         self.directory = Directory()
@@ -93,6 +126,7 @@ class Engine:
         self.book: RuleBook | None = None
         self.refresh_seconds = refresh_seconds
         self._checked_at = 0.0
+        self._states: dict[int, tuple[str, _State]] = {}  # device id -> (xmin, state)
 
     def refresh(self, now: float, force: bool = False) -> None:
         """Reload the devices and the rules when they changed (checked every few seconds)."""
@@ -113,10 +147,16 @@ class Engine:
         self.refresh(now.timestamp())
         parsed = self.parser.parse(messages, now)
         result = BatchResult(received=len(messages))
-        with transaction.atomic():
-            triggers = self._store(parsed, now, result)
-            self._alerts(triggers, now, result)
-            self._rejects(parsed.rejects, now)
+        written: dict[int, tuple[str, _State]] = {}
+        try:
+            with transaction.atomic():
+                triggers = self._store(parsed, now, result, written)
+                self._alerts(triggers, now, result)
+                self._rejects(parsed.rejects, now)
+        except BaseException:
+            self._states.clear()  # the states in memory may hold what was rolled back
+            raise
+        self._states.update(written)
         result.rejected = len(parsed.rejects)
         return result
 
@@ -128,37 +168,38 @@ class Engine:
 
     # -- storing ---------------------------------------------------------------------------
 
-    def _store(self, parsed: Parsed, now: datetime, result: BatchResult) -> list[Trigger]:
-        device_ids = sorted(
-            {f.device.id for f in parsed.fixes} | {r.device.id for r in parsed.readings}
-        )
-        states = self._lock_states(device_ids)
+    def _store(
+        self, parsed: Parsed, now: datetime, result: BatchResult, written: dict
+    ) -> list[Trigger]:
         fixes_by_device: dict[int, list[Fix]] = defaultdict(list)
         for fix in parsed.fixes:
             fixes_by_device[fix.device.id].append(fix)
+        device_ids = sorted(fixes_by_device.keys() | {r.device.id for r in parsed.readings})
+        states = self._lock_states(device_ids, written)
 
         slack = conf.speed_slack()
         accepted: list[Fix] = []
         advancing: list[Fix] = []
+        rejects = parsed.rejects
         for device_id, fixes in fixes_by_device.items():
-            fixes.sort(key=lambda f: f.ts)
+            if len(fixes) > 1:
+                fixes.sort(key=_fix_time)
             state = states[device_id]
-            last_ts, last_lon, last_lat = state.ts, state.lon, state.lat
+            last_t, last_lon, last_lat = state.t, state.lon, state.lat
+            limit = fixes[0].device.max_speed_kmh * slack / 3.6
             for fix in fixes:
-                if last_ts is not None and fix.ts <= last_ts:
-                    accepted.append(fix)  # late or repeated: history only
-                    continue
-                if last_ts is not None and last_lon is not None:
-                    seconds = (fix.ts - last_ts).total_seconds()
+                if last_t is not None:
+                    if fix.t <= last_t:
+                        accepted.append(fix)  # late or repeated: history only
+                        continue
                     metres = haversine_m(last_lon, last_lat, fix.lon, fix.lat)
-                    limit = fix.device.max_speed_kmh * slack / 3.6
                     # A GNSS fix wanders by tens of metres: allow that much at any speed.
-                    if metres > 100 and metres > limit * seconds:
-                        parsed.rejects.append(
+                    if metres > 100 and metres > limit * (fix.t - last_t):
+                        rejects.append(
                             Reject(
                                 fix.raw,
                                 RejectReason.IMPOSSIBLE_SPEED,
-                                f"{metres:.0f} m in {seconds:.0f} s",
+                                f"{metres:.0f} m in {fix.t - last_t:.0f} s",
                                 fix.device.code,
                                 fix.device.company_id,
                             )
@@ -166,74 +207,107 @@ class Engine:
                         continue
                 accepted.append(fix)
                 advancing.append(fix)
-                last_ts, last_lon, last_lat = fix.ts, fix.lon, fix.lat
+                last_t, last_lon, last_lat = fix.t, fix.lon, fix.lat
 
-        result.positions, dup_pos = self._insert_positions(accepted, now)
+        result.positions, dup_pos = self._insert_positions(accepted)
         result.readings, dup_tel = self._insert_readings(parsed.readings, now)
         result.events = self._insert_events(parsed, now)
         result.duplicates = dup_pos + dup_tel
 
         triggers = self._evaluate(advancing, parsed, states)
-        self._write_states(states, now)
+        self._write_states(states, now, written)
         return triggers
 
-    def _lock_states(self, device_ids: list[int]) -> dict[int, _State]:
+    def _lock_states(self, device_ids: list[int], written: dict) -> dict[int, _State]:
+        """Lock the devices' state rows (device-id order) and return their states, from
+        memory where the row is unchanged since (same xmin), else read."""
         if not device_ids:
             return {}
-        with _cursor() as cursor:
+        ids = _ints(device_ids)
+        with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO tracking_devicestate (device_id, inside, rules, telemetry, online)"
-                " SELECT id, '{}'::bigint[], '{}'::jsonb, '{}'::jsonb, false"
-                " FROM unnest(%b::bigint[]) AS id"
-                " ORDER BY id ON CONFLICT DO NOTHING",
-                [device_ids],
+                "SELECT device_id, xmin::text FROM tracking_devicestate"
+                " WHERE device_id = ANY(%s::bigint[]) ORDER BY device_id FOR UPDATE",
+                [ids],
             )
-            cursor.execute(
-                "SELECT device_id, ts, ST_X(geom), ST_Y(geom), inside, rules, telemetry,"
-                " telemetry_ts, moved_at, run_at, speed, heading FROM tracking_devicestate"
-                " WHERE device_id = ANY(%b) ORDER BY device_id FOR UPDATE",
-                [device_ids],
-            )
-            return {
-                row[0]: _State(
-                    row[1],
-                    row[2],
-                    row[3],
-                    list(row[4] or []),
-                    _json(row[5]),
-                    _json(row[6]),
-                    row[7],
-                    row[8],
-                    row[9],
-                    row[10],
-                    row[11],
+            versions = dict(cursor.fetchall())
+            missing = [i for i in device_ids if i not in versions]
+            if missing:
+                cursor.execute(
+                    "INSERT INTO tracking_devicestate (device_id, inside, rules, telemetry,"
+                    " online) SELECT id, '{}'::bigint[], '{}'::jsonb, '{}'::jsonb, false"
+                    " FROM unnest(%s::bigint[]) AS id ORDER BY id ON CONFLICT DO NOTHING",
+                    [_ints(missing)],
                 )
-                for row in cursor.fetchall()
-            }
+            states: dict[int, _State] = {}
+            memory = self._states
+            to_read = []
+            for device_id in device_ids:
+                known = memory.get(device_id)
+                xmin = versions.get(device_id)
+                if known is not None and xmin is not None and known[0] == xmin:
+                    states[device_id] = known[1]
+                else:
+                    to_read.append(device_id)
+            if to_read:
+                cursor.execute(
+                    "SELECT device_id, xmin::text, extract(epoch FROM ts)::float8,"
+                    " ST_X(geom), ST_Y(geom), inside::text, rules::text, telemetry::text,"
+                    " extract(epoch FROM telemetry_ts)::float8,"
+                    " extract(epoch FROM moved_at)::float8, extract(epoch FROM run_at)::float8,"
+                    " speed, heading FROM tracking_devicestate"
+                    " WHERE device_id = ANY(%s::bigint[]) ORDER BY device_id FOR UPDATE",
+                    [_ints(to_read)],
+                )
+                for row in cursor.fetchall():
+                    state = _State(
+                        row[2],
+                        row[3],
+                        row[4],
+                        [int(i) for i in row[5].strip("{}").split(",") if i] if row[5] else [],
+                        orjson.loads(row[6]) if row[6] else {},
+                        orjson.loads(row[7]) if row[7] else {},
+                        row[8],
+                        row[9],
+                        row[10],
+                        row[11],
+                        row[12],
+                    )
+                    states[row[0]] = state
+                    written[row[0]] = (row[1], state)
+        for state in states.values():
+            state.changed = state.dirty = False
+        return states
 
-    def _insert_positions(self, fixes: list[Fix], now: datetime) -> tuple[int, int]:
+    def _insert_positions(self, fixes: list[Fix]) -> tuple[int, int]:
         if not fixes:
             return 0, 0
-        with _cursor() as cursor:
+        received = {}
+        for f in fixes:
+            at = f.raw.received_at
+            if id(at) not in received:
+                received[id(at)] = at.timestamp()
+        with connection.cursor() as cursor:
             cursor.execute(
                 """
                 INSERT INTO tracking_position
                     (device_id, ts, geom, speed, heading, accuracy, received_at)
-                SELECT d, t, ST_SetSRID(ST_MakePoint(x, y), 4326), s, h, a, r
-                FROM unnest(%b::bigint[], %b::timestamptz[], %b::float8[], %b::float8[],
-                            %b::float8[], %b::float8[], %b::float8[], %b::timestamptz[])
+                SELECT d, to_timestamp(t), ST_SetSRID(ST_MakePoint(x, y), 4326), s, h, a,
+                       to_timestamp(r)
+                FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[],
+                            %s::float8[], %s::float8[], %s::float8[], %s::float8[])
                      AS u(d, t, x, y, s, h, a, r)
                 ON CONFLICT DO NOTHING
                 """,
                 [
-                    [f.device.id for f in fixes],
-                    [f.ts for f in fixes],
-                    [f.lon for f in fixes],
-                    [f.lat for f in fixes],
-                    [f.speed for f in fixes],
-                    [f.heading for f in fixes],
-                    [f.accuracy for f in fixes],
-                    [f.raw.received_at for f in fixes],
+                    _ints([f.device.id for f in fixes]),
+                    _floats([f.t for f in fixes]),
+                    _floats([f.lon for f in fixes]),
+                    _floats([f.lat for f in fixes]),
+                    _floats([f.speed for f in fixes]),
+                    _floats([f.heading for f in fixes]),
+                    _floats([f.accuracy for f in fixes]),
+                    _floats([received[id(f.raw.received_at)] for f in fixes]),
                 ],
             )
             stored = cursor.rowcount
@@ -285,54 +359,66 @@ class Engine:
 
     def _evaluate(self, advancing: list[Fix], parsed: Parsed, states) -> list[Trigger]:
         book = self.book
+        fences = book.fences
         triggers: list[Trigger] = []
         moved = conf.moved_metres()
         inside_sets = book.containing([f.lon for f in advancing], [f.lat for f in advancing])
         for fix, inside in zip(advancing, inside_sets, strict=True):
-            state = states[fix.device.id]
-            anchor = state.rules.get("_anchor")
-            if anchor is None or haversine_m(anchor[0], anchor[1], fix.lon, fix.lat) > moved:
-                state.rules["_anchor"] = [fix.lon, fix.lat]
-                state.moved_at = fix.ts
+            device = fix.device
+            state = states[device.id]
+            t, lon, lat = fix.t, fix.lon, fix.lat
+            rules = state.rules
+            anchor = rules.get("_anchor")
+            if anchor is None or haversine_m(anchor[0], anchor[1], lon, lat) > moved:
+                rules["_anchor"] = [lon, lat]
+                state.moved_t = t
+                state.dirty = True
             if fix.run:
-                state.run_at = fix.ts
-            for rule in book.rules_for(fix.device):
+                state.run_t = t
+            for rule in book.rules_for(device):
                 if rule.kind not in FENCE_RULES:
                     continue
-                rule_state = state.rules.setdefault(str(rule.id), {})
+                key = str(rule.id)
+                rule_state = rules.get(key)
+                if rule_state is None:
+                    rule_state = rules[key] = {}
+                is_inside = rule.fence_id in inside
+                steady = (
+                    rule_state.get("side") == ("in" if is_inside else "out")
+                    and "pending" not in rule_state
+                )
                 trigger = fence_step(
-                    rule,
-                    book.fences[rule.fence_id],
-                    rule_state,
-                    rule.fence_id in inside,
-                    fix.ts,
-                    fix.device,
-                    fix.lon,
-                    fix.lat,
+                    rule, fences[rule.fence_id], rule_state, is_inside, t, device, lon, lat
                 )
                 if trigger is not None:
                     triggers.append(trigger)
-            state.ts, state.lon, state.lat = fix.ts, fix.lon, fix.lat
+                if not steady or trigger is not None or rule.kind == RuleKind.DWELL:
+                    state.dirty = True
+            state.t, state.lon, state.lat = t, lon, lat
             state.speed, state.heading = fix.speed, fix.heading
-            path = fix.device.company_path
-            state.inside = sorted(
-                i
-                for i in inside
-                if path.startswith(book.fences[i].company_path)
-                or book.fences[i].company_path.startswith(path)
-            )
+            if inside:
+                path = device.company_path
+                state.inside = sorted(
+                    i
+                    for i in inside
+                    if path.startswith(fences[i].company_path)
+                    or fences[i].company_path.startswith(path)
+                )
+            else:
+                state.inside = []
             state.changed = True
 
         readings = sorted(parsed.readings, key=lambda r: (r.device.id, r.ts))
         for reading in readings:
             state = states[reading.device.id]
-            if state.telemetry_ts is not None and reading.ts <= state.telemetry_ts:
+            t = reading.ts.timestamp()
+            if state.telemetry_t is not None and t <= state.telemetry_t:
                 continue  # late or repeated reading: history only
             state.telemetry = {**state.telemetry, **reading.values}
-            state.telemetry_ts = reading.ts
+            state.telemetry_t = t
             if reading.values.get("run"):
-                state.run_at = reading.ts
-            state.changed = True
+                state.run_t = t
+            state.changed = state.dirty = True
             for rule in book.rules_for(reading.device):
                 if rule.kind not in TELEMETRY_RULES:
                     continue
@@ -346,43 +432,59 @@ class Engine:
                     triggers.append(trigger)
         return triggers
 
-    def _write_states(self, states: dict[int, _State], now: datetime) -> None:
+    def _write_states(self, states: dict[int, _State], now: datetime, written: dict) -> None:
+        """Write the changed states in one UPDATE (each row rewritten once, on its page:
+        see the migration that drops the spatial index). The jsonb columns are sent only
+        for rows whose rule state or telemetry changed, NULL (kept) for the rest. The
+        guard repeats that a state never moves back in time."""
         rows = [(i, s) for i, s in states.items() if s.changed]
         if not rows:
             return
-        with _cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(
                 """
                 UPDATE tracking_devicestate s SET
-                    ts = COALESCE(u.ts, s.ts),
+                    ts = COALESCE(to_timestamp(u.t), s.ts),
                     geom = CASE WHEN u.x IS NULL THEN s.geom
                                 ELSE ST_SetSRID(ST_MakePoint(u.x, u.y), 4326) END,
                     speed = u.speed, heading = u.heading, inside = u.inside::bigint[],
-                    rules = u.rules, telemetry = u.telemetry, telemetry_ts = u.tts,
-                    moved_at = u.moved_at, run_at = u.run_at, last_seen = %b, online = true
-                FROM (SELECT * FROM unnest(%b::bigint[], %b::timestamptz[], %b::float8[],
-                        %b::float8[], %b::float8[], %b::float8[], %b::text[], %b::jsonb[],
-                        %b::jsonb[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[])
-                      AS v(device_id, ts, x, y, speed, heading, inside, rules, telemetry,
-                           tts, moved_at, run_at)) u
-                WHERE s.device_id = u.device_id AND (s.ts IS NULL OR u.ts IS NULL OR u.ts >= s.ts)
+                    telemetry_ts = to_timestamp(u.tt), moved_at = to_timestamp(u.mt),
+                    run_at = to_timestamp(u.rt), last_seen = %s, online = true,
+                    rules = COALESCE(u.rules::jsonb, s.rules),
+                    telemetry = COALESCE(u.telemetry::jsonb, s.telemetry)
+                FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[],
+                            %s::float8[], %s::float8[], %s::text[], %s::float8[],
+                            %s::float8[], %s::float8[], %s::text[], %s::text[])
+                     AS u(device_id, t, x, y, speed, heading, inside, tt, mt, rt, rules,
+                          telemetry)
+                WHERE s.device_id = u.device_id
+                  AND (s.ts IS NULL OR u.t IS NULL OR to_timestamp(u.t) >= s.ts)
+                RETURNING s.device_id, s.xmin::text
                 """,
                 [
                     now,
-                    [i for i, _ in rows],
-                    [s.ts for _, s in rows],
-                    [s.lon for _, s in rows],
-                    [s.lat for _, s in rows],
-                    [s.speed for _, s in rows],
-                    [s.heading for _, s in rows],
-                    ["{" + ",".join(map(str, s.inside)) + "}" for _, s in rows],
-                    [Jsonb(s.rules) for _, s in rows],
-                    [Jsonb(s.telemetry) for _, s in rows],
-                    [s.telemetry_ts for _, s in rows],
-                    [s.moved_at for _, s in rows],
-                    [s.run_at for _, s in rows],
+                    _ints([i for i, _ in rows]),
+                    _floats([s.t for _, s in rows]),
+                    _floats([s.lon for _, s in rows]),
+                    _floats([s.lat for _, s in rows]),
+                    _floats([s.speed for _, s in rows]),
+                    _floats([s.heading for _, s in rows]),
+                    _int_arrays([s.inside for _, s in rows]),
+                    _floats([s.telemetry_t for _, s in rows]),
+                    _floats([s.moved_t for _, s in rows]),
+                    _floats([s.run_t for _, s in rows]),
+                    _json_texts([s.rules if s.dirty else None for _, s in rows]),
+                    _json_texts([s.telemetry if s.dirty else None for _, s in rows]),
                 ],
             )
+            updated = dict(cursor.fetchall())
+        for device_id, state in rows:
+            xmin = updated.get(device_id)
+            if xmin is None:
+                written.pop(device_id, None)
+                self._states.pop(device_id, None)
+            else:
+                written[device_id] = (xmin, state)
 
     # -- alerts and rejects ----------------------------------------------------------------
 
@@ -432,3 +534,7 @@ class Engine:
                     [r.raw.received_at for r in rejects],
                 ],
             )
+
+
+def _fix_time(fix: Fix) -> float:
+    return fix.t

@@ -6,12 +6,12 @@ The state a rule keeps for a device lives in `DeviceState.rules[str(rule_id)]` a
 JSON (times as epoch seconds), read and written under the device's row lock.
 """
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import orjson
 import shapely
 from django.db import connection
 from django.utils.translation import gettext as _
@@ -123,7 +123,7 @@ class RuleBook:
             geoms = []
             for fid, name, path, windows, wkb, assets, cats in cursor.fetchall():
                 if isinstance(windows, str):  # Django hands jsonb back as text
-                    windows = json.loads(windows)
+                    windows = orjson.loads(windows)
                 book.fences[fid] = Fence(
                     fid, name, path, windows or [], frozenset(assets), frozenset(cats)
                 )
@@ -226,27 +226,29 @@ def fence_step(
     fence: Fence,
     state: dict,
     inside: bool,
-    ts: datetime,
+    t: float,
     device: DeviceInfo,
     lon: float,
     lat: float,
 ) -> Trigger | None:
-    """Advance one fence rule for one fix; a Trigger when an alert is due.
+    """Advance one fence rule for one fix at epoch seconds `t`; a Trigger when an alert
+    is due.
 
     The confirmed side changes only after `debounce_points` consecutive fixes on the
     other side spanning `debounce_seconds`; the first fix ever seen sets the side without
-    an alert (nothing was crossed).
+    an alert (nothing was crossed). The common case (still on the confirmed side, nothing
+    pending) touches nothing: the engine then need not write the rule state back.
     """
-    t = ts.timestamp()
     side = "in" if inside else "out"
     confirmed = state.get("side")
     trigger = None
     if confirmed is None:
         state.update(side=side, since=t)
     elif side == confirmed:
-        state.pop("pending", None)
-        state.pop("n", None)
-        state.pop("first", None)
+        if "pending" in state:
+            state.pop("pending", None)
+            state.pop("n", None)
+            state.pop("first", None)
     else:
         if state.get("pending") != side:
             state.update(pending=side, n=1, first=t)
@@ -256,6 +258,7 @@ def fence_step(
             state.update(side=side, since=state["first"])
             for key in ("pending", "n", "first", "dwelt"):
                 state.pop(key, None)
+            ts = datetime.fromtimestamp(t, UTC)
             active = fence.active_at(ts)
             if rule.kind == RuleKind.EXIT and side == "out" and active:
                 trigger = Trigger(
@@ -281,14 +284,14 @@ def fence_step(
         and not state.get("dwelt")
         and rule.minutes is not None
         and t - state["since"] >= rule.minutes * 60
-        and fence.active_at(ts)
+        and fence.active_at(datetime.fromtimestamp(t, UTC))
     ):
         state["dwelt"] = True
         minutes = round((t - state["since"]) / 60)
         trigger = Trigger(
             rule,
             device,
-            ts,
+            datetime.fromtimestamp(t, UTC),
             _("{device} stayed in {fence} for {minutes} min").format(
                 device=device.code, fence=fence.name, minutes=minutes
             ),

@@ -1,6 +1,8 @@
-"""The MQTT ingest worker: paho-mqtt 2.x, MQTT v5, one member of a shared subscription.
+"""The MQTT ingest worker: MQTT v5, one member of a shared subscription.
 
-The network thread only appends messages to a list. The writer thread takes the list
+The network thread (paho-mqtt 2.x, `tracking.mqtt.PahoSubscriber`: a paho `Client`
+subclass that reads the socket in 64 KiB chunks instead of three `recv()` calls per
+packet) only appends messages to a list. The writer thread takes the list
 every `flush_ms` milliseconds (or sooner once `batch_size` are waiting), hands it to the
 engine (one transaction) and then acknowledges the QoS 1 messages (manual acks), so a
 message is acknowledged only once it is stored. The client id and a session expiry keep
@@ -14,15 +16,12 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
-import paho.mqtt.client as mqtt
 from django.db import DatabaseError, InterfaceError, close_old_connections
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from tracking import conf
 from tracking.engine import BatchResult, Engine
 from tracking.ingest import Raw
+from tracking.mqtt import PahoSubscriber
 
 log = logging.getLogger("tracking.ingest")
 
@@ -59,50 +58,42 @@ class Worker:
         self.on_batch = on_batch
         self.engine = Engine(root=self.root)
         self.pending: list[Raw] = []
+        self.max_pending = batch_size * 4
+        self.drained = threading.Event()
         self.lock = threading.Lock()
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.connected = threading.Event()
         self.totals = BatchResult()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
+        self.subscriber = PahoSubscriber(
+            host=self.host,
+            port=self.port,
             client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
+            topic=self.topic,
+            qos=qos,
+            session_expiry=session_expiry,
+            on_messages=self._on_messages,
         )
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_disconnect = self._on_disconnect
+        self.connected = self.subscriber.connected
 
     # -- network thread --------------------------------------------------------------------
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            log.error("broker refused the connection: %s", reason_code)
-            return
-        client.subscribe(self.topic, qos=self.qos)
-
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        # Logged on the broker's SUBACK, not when SUBSCRIBE is queued: from here on no
-        # message for the subscription can be missed.
-        if any(code.is_failure for code in reason_codes):
-            log.error("broker refused the subscription to %s: %s", self.topic, reason_codes)
-            return
-        log.info("subscribed to %s as %s", self.topic, self.client_id)
-        self.connected.set()
-
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self.connected.clear()
-        if not self.stopping.is_set():
-            log.warning("disconnected from the broker (%s); reconnecting", reason_code)
-
-    def _on_message(self, client, userdata, message) -> None:
-        raw = Raw(message.topic, message.payload, datetime.now(UTC), message.mid, message.qos)
+    def _on_messages(self, messages: list[tuple], received_at: datetime, generation: int) -> None:
+        raws = [
+            Raw(topic, payload, received_at, packet_id, qos, generation)
+            for topic, payload, qos, packet_id in messages
+        ]
         with self.lock:
-            self.pending.append(raw)
+            self.pending += raws
             if len(self.pending) >= self.batch_size:
                 self.wake.set()
+            waiting = len(self.pending)
+        # Back-pressure: past a few batches behind, stop reading the socket until the
+        # writer catches up, so the broker holds (QoS 1) or drops (QoS 0) the excess
+        # instead of this process buffering without bound.
+        while waiting >= self.max_pending and not self.stopping.is_set():
+            self.drained.wait(0.5)
+            with self.lock:
+                waiting = len(self.pending)
 
     # -- writer ----------------------------------------------------------------------------
 
@@ -110,6 +101,8 @@ class Worker:
         with self.lock:
             batch, self.pending = self.pending, []
             self.wake.clear()
+        self.drained.set()
+        self.drained.clear()
         return batch
 
     def _flush(self, batch: list[Raw]) -> None:
@@ -135,12 +128,19 @@ class Worker:
                 log.exception("batch failed; processing its messages one by one")
                 result = self._one_by_one(batch)
                 break
-        for raw in batch:
-            if raw.qos:
-                self.client.ack(raw.mid, raw.qos)
+        self._ack(batch)
         self._count(result)
         if self.on_batch is not None:
             self.on_batch(result)
+
+    def _ack(self, batch: list[Raw]) -> None:
+        """PUBACK the QoS 1 messages of `batch` (stored or kept as rejected by now)."""
+        by_generation: dict[int, list[int]] = {}
+        for raw in batch:
+            if raw.qos:
+                by_generation.setdefault(raw.gen, []).append(raw.mid)
+        for generation, packet_ids in by_generation.items():
+            self.subscriber.ack(packet_ids, generation)
 
     def _one_by_one(self, batch: list[Raw]) -> BatchResult:
         total = BatchResult()
@@ -169,13 +169,7 @@ class Worker:
     def run(self, ready: threading.Event | None = None) -> None:
         """Connect, consume until `stop()`, then flush what is waiting and disconnect."""
         self.engine.refresh(time.time(), force=True)
-        connect = Properties(PacketTypes.CONNECT)
-        connect.SessionExpiryInterval = self.session_expiry
-        connect.ReceiveMaximum = 65535
-        self.client.connect(
-            self.host, self.port, keepalive=30, clean_start=False, properties=connect
-        )
-        self.client.loop_start()
+        self.subscriber.start()
         writer = threading.Thread(target=self._writer, name="tracking-writer", daemon=True)
         writer.start()
         if ready is not None:
@@ -186,8 +180,7 @@ class Worker:
                 self.stopping.wait(0.5)
         finally:
             writer.join()
-            self.client.disconnect()
-            self.client.loop_stop()
+            self.subscriber.stop()
             close_old_connections()
 
     def stop(self) -> None:
