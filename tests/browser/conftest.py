@@ -65,6 +65,11 @@ def watched(browser, live_settings):
     page.on("pageerror", lambda exc: seen.errors.append(f"uncaught: {exc}"))
     page.set_default_timeout(15_000)
     yield seen
+    # Leave the page first and give the live server's threads a moment to finish what the
+    # page had asked for (tiles, polling): the database flush after the test would otherwise
+    # deadlock with a query still running there.
+    page.goto("about:blank")
+    page.wait_for_timeout(500)
     context.close()
 
 

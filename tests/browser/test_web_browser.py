@@ -142,4 +142,5 @@ def test_map_on_a_phone_shows_the_map_first_with_the_panel_folded(pf, agent_a, l
     # and the panel unfolds on demand
     page.click("#panel-toggle")
     assert "collapsed" not in page.locator("#map-panel").get_attribute("class")
+    page.wait_for_load_state("networkidle")
     watched.assert_clean()
