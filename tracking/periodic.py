@@ -84,39 +84,26 @@ def rules_tick(*, now: datetime) -> dict[str, int]:
         devices = _devices(rule).select_related("state")
         if rule.kind == RuleKind.OFFLINE:
             since = now - timedelta(minutes=rule.minutes)
-            silent = devices.filter(Q(state__last_seen__lt=since) | Q(state__isnull=True))
-            DeviceState.objects.filter(device__in=silent, online=True).update(online=False)
-            for device in silent:
-                created = _raise(
-                    rule,
-                    subject=f"device:{device.pk}",
-                    now=now,
-                    company_id=device.company_id,
-                    device=device,
-                    message=_("{device} sent nothing for over {n} min").format(
-                        device=device.code, n=rule.minutes
-                    ),
-                )
-                opened[rule.kind] += created
+            matching = devices.filter(Q(state__last_seen__lt=since) | Q(state__isnull=True))
+            DeviceState.objects.filter(device__in=matching, online=True).update(online=False)
+            text, n = _("{device} sent nothing for over {n} min"), rule.minutes
         else:
             since = now - timedelta(days=rule.days)
-            idle = devices.filter(
+            matching = devices.filter(
                 Q(state__moved_at__lt=since) | Q(state__moved_at__isnull=True),
                 Q(state__run_at__lt=since) | Q(state__run_at__isnull=True),
                 state__isnull=False,
             )
-            for device in idle:
-                created = _raise(
-                    rule,
-                    subject=f"device:{device.pk}",
-                    now=now,
-                    company_id=device.company_id,
-                    device=device,
-                    message=_("{device} has not moved or run for {n} days").format(
-                        device=device.code, n=rule.days
-                    ),
-                )
-                opened[rule.kind] += created
+            text, n = _("{device} has not moved or run for {n} days"), rule.days
+        for device in matching:
+            opened[rule.kind] += _raise(
+                rule,
+                subject=f"device:{device.pk}",
+                now=now,
+                company_id=device.company_id,
+                device=device,
+                message=text.format(device=device.code, n=n),
+            )
     return opened
 
 

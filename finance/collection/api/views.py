@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import filters as drf_filters
-from rest_framework import permissions, viewsets
+from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,54 +31,15 @@ from finance.collection.models import (
     LateFeePolicy,
     Receipt,
 )
-from finance.models import Bill
 from spatial import access
 from spatial.api.base import ScopedModelViewSet
 
-_METHOD_ACTIONS = {"POST": "add", "PUT": "change", "PATCH": "change", "DELETE": "delete"}
-
-
-def can(user, action: str, model, company_id=access.ANY_COMPANY) -> bool:
-    """May `user` `action` collection rows? Its own grant, or the same right on bills."""
-    return access.can(user, action, model, company_id) or access.can(user, action, Bill, company_id)
-
 
 def ensure_can(user, action: str, model, company_id) -> None:
-    if not can(user, action, model, company_id):
+    """403 with collection's own message unless `user` may `action` these rows there
+    (the finance role's grant on the `collection` app, spatial.access.ROLE_WRITES)."""
+    if not access.can(user, action, model, company_id):
         raise access.PermissionDenied(_("You may not change collection records of this company."))
-
-
-class CollectionPermission(permissions.BasePermission):
-    """Signed in to read; writes with a finance grant in the row's company."""
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        model = getattr(getattr(view, "queryset", None), "model", Bill)
-        return can(user, _METHOD_ACTIONS.get(request.method, "change"), model)
-
-    def has_object_permission(self, request, view, obj) -> bool:
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        action = _METHOD_ACTIONS.get(request.method, "change")
-        return can(request.user, action, type(obj), access.scope_company_id(obj))
-
-
-class CollectionViewSet(ScopedModelViewSet):
-    permission_classes = (CollectionPermission,)
-
-    def perform_create(self, serializer):
-        company_id = self._company_of(serializer.validated_data)
-        ensure_can(self.request.user, "add", self.queryset.model, company_id)
-        serializer.save()
-
-    def perform_update(self, serializer):
-        company_id = self._company_of(serializer.validated_data, serializer.instance)
-        ensure_can(self.request.user, "change", self.queryset.model, company_id)
-        serializer.save()
 
 
 def _today() -> date:
@@ -109,7 +70,7 @@ def _plain(value: Any) -> Any:
 # -- receipts ----------------------------------------------------------------------------------
 
 
-class ReceiptViewSet(CollectionViewSet):
+class ReceiptViewSet(ScopedModelViewSet):
     """Receipts (实收). POST records one and allocates it; actions allocate, reverse and
     apply a tenant's credit."""
 
@@ -204,7 +165,7 @@ class AllocationViewSet(viewsets.ReadOnlyModelViewSet):
 # -- late fees ---------------------------------------------------------------------------------
 
 
-class LateFeePolicyViewSet(CollectionViewSet):
+class LateFeePolicyViewSet(ScopedModelViewSet):
     queryset = LateFeePolicy.objects.select_related("company", "lease")
     serializer_class = serializers.LateFeePolicySerializer
     filter_backends = (DjangoFilterBackend,)
@@ -224,7 +185,7 @@ class LateFeeAccrualViewSet(viewsets.ReadOnlyModelViewSet):
 # -- dunning -----------------------------------------------------------------------------------
 
 
-class DunningPolicyViewSet(CollectionViewSet):
+class DunningPolicyViewSet(ScopedModelViewSet):
     queryset = DunningPolicy.objects.prefetch_related("levels")
     serializer_class = serializers.DunningPolicySerializer
     filter_backends = (DjangoFilterBackend,)
@@ -243,7 +204,7 @@ class DunningNoticeViewSet(viewsets.ReadOnlyModelViewSet):
         return super().get_queryset().restrict(self.request.user, "view")
 
 
-class CollectionCaseViewSet(CollectionViewSet):
+class CollectionCaseViewSet(ScopedModelViewSet):
     """催收工单 opened by escalations and legal reviews; change status, assignee, note."""
 
     queryset = CollectionCase.objects.select_related("tenant")
