@@ -20,6 +20,7 @@ import copy
 import functools
 import hashlib
 import math
+import re
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -40,7 +41,7 @@ from django.db.models import F, Func, Subquery, Value
 from django.db.models.functions import Cast
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpResponse, HttpResponseNotModified
-from django.urls import path, re_path, reverse
+from django.urls import get_script_prefix, path, re_path, reverse
 from django.utils.cache import parse_etags, patch_vary_headers
 from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
@@ -511,7 +512,9 @@ def cached_tile_scope(
     seconds = getattr(settings, "TILES_SCOPE_SECONDS", SCOPE_SECONDS)
     if found is not None and now - found[0] < seconds:
         return found[1]
-    scope = tile_scope(layer, user=user, z=z, filters=filters)
+    # On a copy: the user may be the one cached for a session (TileFastPathMiddleware), and
+    # restrict() keeps per-request lookups (memberships) on the object it is given.
+    scope = tile_scope(layer, user=copy.copy(user), z=z, filters=filters)
     if len(_scopes) >= SCOPE_CACHE_SIZE:
         _scopes.clear()
     _scopes[key] = (now, scope)
@@ -581,7 +584,21 @@ def tile_sql(
         return None
     condition, condition_params = scope
     tolerance = _tolerance(layer, z)
-    select = _tile_select(layer.name, tolerance is not None)
+    join_params = [p for e in layers.tile_extensions(layer.name) for p in e.params()]
+    return _tile_statement(layer.name, tolerance is not None, condition), (
+        layer.name,
+        *_tile_params(z, x, y, tolerance),
+        *condition_params,
+        *join_params,
+    )
+
+
+@functools.lru_cache(maxsize=SCOPE_CACHE_SIZE)
+def _tile_statement(layer_name: str, simplified: bool, condition: str) -> str:
+    """The tile statement's text for a layer and a compiled scope: the same for every tile
+    and every user with that scope, so it is put together once per process."""
+    layer = LAYERS[layer_name]
+    select = _tile_select(layer.name, simplified)
     if condition:
         select = f"{select} AND ({condition})"
     using = layer.model.objects.db
@@ -591,28 +608,19 @@ def tile_sql(
     names = ", ".join(
         quote(n) for n in ("fid", *(a.name for a in layer.attrs), "geom", *(a.name for a in extra))
     )
-    join_params: list = []
     if extensions:
         # Attributes of other apps (a unit's lease): the layer's rows in the tile as `b`,
         # then their joins, which run only for those rows.
         columns = ", ".join(a.sql for a in extra)
         joins = " ".join(e.joins for e in extensions if e.joins)
         select = f"SELECT b.*, {columns} FROM ({select}) AS b {joins} ORDER BY b.c_fid"  # noqa: S608
-        for extension in extensions:
-            join_params.extend(extension.params())
     else:
         select = f"{select} ORDER BY {_column(using, layer, 'pk')}"
     # Only ORM-compiled SQL, registered SQL and quoted constant names go into the text;
     # values are bound. Ordered by id, so that the same rows give the same bytes and the
     # same ETag. ST_AsMVT skips rows whose geometry is NULL (nothing left in the tile); a
     # WHERE on it here would be pushed into the scan and clip every geometry twice.
-    sql = f"SELECT ST_AsMVT(t, %s, {EXTENT}, 'geom', 'fid') FROM ({select}) AS t ({names})"  # noqa: S608
-    return sql, (
-        layer.name,
-        *_tile_params(z, x, y, tolerance),
-        *condition_params,
-        *join_params,
-    )
+    return f"SELECT ST_AsMVT(t, %s, {EXTENT}, 'geom', 'fid') FROM ({select}) AS t ({names})"  # noqa: S608
 
 
 def layer_fields(layer: Layer) -> dict[str, str]:
@@ -698,11 +706,14 @@ class JSONOnlyNegotiation(BaseContentNegotiation):
 
 #: session key → (stored at, the signed-in user as loaded then); see TileSessionAuthentication
 _session_users: dict[str, tuple[float, object]] = {}
+#: blake2b of an Authorization header → (stored at, the user it authenticated then)
+_basic_users: dict[bytes, tuple[float, object]] = {}
 
 
 def tile_session_cache_clear(**kwargs) -> None:
-    """Forget the sessions' users (a user changed, or someone signed out)."""
+    """Forget the sessions' and credentials' users (a user changed, or someone signed out)."""
     _session_users.clear()
+    _basic_users.clear()
 
 
 post_save.connect(
@@ -738,22 +749,85 @@ class TileSessionAuthentication(SessionAuthentication):
         return result
 
 
+def _credentials_key(header: str) -> bytes:
+    return hashlib.blake2b(header.encode(), digest_size=32, person=b"geoasset-tiles").digest()
+
+
+class TileBasicAuthentication(BasicAuthentication):
+    """HTTP Basic, with the user its credentials gave kept per process like the session's.
+
+    QGIS sends the credentials with every tile, and checking a password is meant to be slow
+    (PBKDF2, about a tenth of a second), far more than the tile. So a header that
+    authenticated here within TILES_SCOPE_SECONDS maps to a copy of the user as loaded then;
+    the key is a hash of the header, never the password. A changed password, a deactivated
+    user or any other save of a user clears it in this process at once (the same signal as
+    the sessions'); other processes notice within the cache's time."""
+
+    def authenticate(self, request):
+        header = request._request.META.get("HTTP_AUTHORIZATION", "")
+        key = _credentials_key(header) if header[:6].lower() == "basic " else None
+        seconds = getattr(settings, "TILES_SCOPE_SECONDS", SCOPE_SECONDS)
+        found = _basic_users.get(key) if key else None
+        now = time.monotonic()
+        if found is not None and now - found[0] < seconds:
+            return copy.copy(found[1]), None
+        result = super().authenticate(request)
+        if result is not None and key:
+            if len(_basic_users) >= SCOPE_CACHE_SIZE:
+                _basic_users.clear()
+            _basic_users[key] = (now, copy.copy(result[0]))
+        return result
+
+
+def _known_user(request):
+    """The user a tile request's session cookie or Basic credentials gave within the
+    caches' time, in the order TilesAPIView authenticates (session first); else None."""
+    seconds = getattr(settings, "TILES_SCOPE_SECONDS", SCOPE_SECONDS)
+    now = time.monotonic()
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    found = _session_users.get(session_key) if session_key else None
+    if found is None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header[:6].lower() == "basic ":
+            found = _basic_users.get(_credentials_key(header))
+    if found is not None and now - found[0] < seconds:
+        # Not a copy: the fast path only reads it, and `cached_tile_scope` works on a copy.
+        return found[1]
+    return None
+
+
 class TilesAPIView(APIView):
     """Session or HTTP Basic authentication and the JSON error shape of the REST API;
     reads are scoped by `restrict()`, so signing in is the only permission asked."""
 
-    authentication_classes = [TileSessionAuthentication, BasicAuthentication]
+    authentication_classes = [TileSessionAuthentication, TileBasicAuthentication]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONOnlyNegotiation
     schema = None  # not part of the REST API's OpenAPI schema; docs/tiles.md describes it
 
 
+_CACHE_CONTROL = f"private, max-age={CACHE_SECONDS}"
+
+
 def _private(response: HttpResponse, etag: str | None = None) -> HttpResponse:
     if etag:
         response["ETag"] = etag
-    response["Cache-Control"] = f"private, max-age={CACHE_SECONDS}"
+    response["Cache-Control"] = _CACHE_CONTROL
     patch_vary_headers(response, VARY)
     return response
+
+
+def tile_response(request, spec: Layer, *, user, z: int, x: int, y: int, filters) -> HttpResponse:
+    """The tile as a response: its bytes with an ETag, or 304 when the browser has them."""
+    tile = tile_render(spec, user=user, z=z, x=x, y=y, filters=filters)
+    etag = tile_etag(tile)
+    matches = parse_etags(request.headers.get("If-None-Match", ""))
+    if "*" in matches or etag in {m.removeprefix("W/") for m in matches}:
+        return _private(HttpResponseNotModified(), etag)
+    response = HttpResponse(tile, content_type=CONTENT_TYPE)
+    # Set here because the fast path answers before CommonMiddleware, which would set it.
+    response["Content-Length"] = str(len(tile))
+    return _private(response, etag)
 
 
 class TileView(TilesAPIView):
@@ -763,12 +837,58 @@ class TileView(TilesAPIView):
         spec = layer_get(layer)
         zoom, column, row = tile_coordinates(z, x, y)
         filters = tile_filters(spec, request.query_params)
-        tile = tile_render(spec, user=request.user, z=zoom, x=column, y=row, filters=filters)
-        etag = tile_etag(tile)
-        matches = parse_etags(request.headers.get("If-None-Match", ""))
-        if "*" in matches or etag in {m.removeprefix("W/") for m in matches}:
-            return _private(HttpResponseNotModified(), etag)
-        return _private(HttpResponse(tile, content_type=CONTENT_TYPE), etag)
+        return tile_response(
+            request, spec, user=request.user, z=zoom, x=column, y=row, filters=filters
+        )
+
+
+class TileFastPathMiddleware:
+    """Tiles for a user this process already knows, without the rest of the stack.
+
+    A map asks for dozens of tiles a second, and a small tile's query takes well under a
+    millisecond, about what the full stack costs around it (the session, locale, CSRF,
+    authentication and message middleware, URL resolution and DRF's dispatch). When the
+    request is a GET of a tile address and its session cookie or Basic credentials map to
+    a user signed in through `TileView` within TILES_SCOPE_SECONDS (the caches of
+    `TileSessionAuthentication` and `TileBasicAuthentication`), the tile is answered here
+    with the same bytes, ETag and headers. Everything else (the first tile of a session,
+    anonymous requests, unknown layers, bad addresses or filters, HEAD) goes on through
+    the stack to `TileView`, which answers and explains errors as before. It sits right
+    after SecurityMiddleware, whose headers the response still gets. Tiles are read-only
+    and carry no text, so the skipped middleware has nothing to add to them.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.pattern = None
+
+    def __call__(self, request):
+        if request.method == "GET" and request.path_info.endswith(".pbf"):
+            response = self.tile(request)
+            if response is not None:
+                return response
+        return self.get_response(request)
+
+    def tile(self, request) -> HttpResponse | None:
+        if self.pattern is None:
+            # Where web/urls.py mounts the tiles, without the script prefix (path_info).
+            index = reverse("tiles:index").removeprefix(get_script_prefix().rstrip("/"))
+            self.pattern = re.compile(
+                rf"^{re.escape(index)}(?P<layer>[^/]+)/(?P<z>[^/]+)/(?P<x>[^/]+)/(?P<y>[^/]+)\.pbf$"
+            )
+        match = self.pattern.match(request.path_info)
+        if match is None:
+            return None
+        user = _known_user(request)
+        spec = LAYERS.get(match["layer"])
+        if user is None or spec is None:
+            return None
+        try:
+            zoom, column, row = tile_coordinates(match["z"], match["x"], match["y"])
+            filters = tile_filters(spec, request.GET)
+        except ValidationError:
+            return None
+        return tile_response(request, spec, user=user, z=zoom, x=column, y=row, filters=filters)
 
 
 def layer_index_entry(request, layer: Layer, query: str = "") -> dict:

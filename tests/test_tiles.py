@@ -4,6 +4,7 @@ Features sit around the centre of the zoom-16 tile that holds HEFEI, so they fal
 inside one tile; pixel places are checked against Web Mercator worked out here.
 """
 
+import base64
 import math
 from datetime import date, timedelta
 from decimal import Decimal
@@ -13,6 +14,8 @@ import pytest
 from django.conf import settings
 from django.contrib.gis.geos import LineString, MultiPolygon, Point
 from django.db import connection
+from django.http import HttpResponse
+from django.test import RequestFactory
 from django.utils import timezone
 
 from spatial import tiles
@@ -20,6 +23,7 @@ from spatial.choices import Role
 from spatial.models import Membership, Unit
 from tests.factories import (
     HEFEI,
+    PASSWORD,
     AssetFactory,
     BuildingFactory,
     FloorFactory,
@@ -938,3 +942,166 @@ def test_a_cached_session_user_does_not_keep_old_memberships(tree, manager_a, cl
     Membership.objects.create(user=manager_a, company=tree.sub_b, role=Role.READ_ONLY)
     # then
     assert _codes(client.get(tile_url("units"))) == {"U-A", "U-B"}
+
+
+# -- the fast path: tiles for known users answered before the rest of the stack --------------
+
+
+def _fast_path(request):
+    """TileFastPathMiddleware over a stand-in for the rest of the stack, which says so."""
+    passed_on = HttpResponse(b"passed on", status=299)
+    return tiles.TileFastPathMiddleware(lambda request: passed_on)(request)
+
+
+def _session_request(client, path: str, **headers):
+    return RequestFactory().get(
+        path, HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}={client.session.session_key}", **headers
+    )
+
+
+def test_a_known_sessions_tile_is_answered_by_the_fast_path_with_the_same_bytes(
+    tree, manager_a, client
+):
+    # given: the first tile of the session went through TileView
+    unit_in(tree.sub_a, code="U-A")
+    unit_in(tree.sub_b, code="U-B")
+    client.force_login(manager_a)
+    full = client.get(tile_url("units"))
+    # when
+    fast = _fast_path(_session_request(client, tile_url("units")))
+    # then: the same tile, scoped alike, with the same headers
+    assert fast.status_code == 200
+    assert fast.content == full.content
+    assert _codes(fast) == {"U-A"}
+    for header in ("Content-Type", "Content-Length", "ETag", "Cache-Control"):
+        assert fast[header] == full[header]
+    # The bytes hold no text, so only the credentials vary them.
+    assert fast["Vary"] == "Cookie, Authorization"
+
+
+def test_tiles_from_the_fast_path_keep_the_security_headers(tree, manager_a, client):
+    # given
+    unit_in(tree.sub_a)
+    client.force_login(manager_a)
+    client.get(tile_url("units"))
+    # when: the second tile, answered before the session and locale middleware
+    response = client.get(tile_url("units"))
+    # then: SecurityMiddleware, which comes first, still adds its headers
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Language" not in response
+    assert len(features(response, "units")) == 1
+
+
+def test_the_fast_path_answers_a_known_etag_with_not_modified(tree, manager_a, client):
+    # given
+    unit_in(tree.sub_a)
+    client.force_login(manager_a)
+    etag = client.get(tile_url("units"))["ETag"]
+    # when
+    response = _fast_path(_session_request(client, tile_url("units"), HTTP_IF_NONE_MATCH=etag))
+    # then
+    assert response.status_code == 304
+    assert response["ETag"] == etag
+
+
+def test_the_fast_path_applies_the_maps_filters(tree, manager_a, client):
+    # given
+    unit = unit_in(tree.sub_a, code="U-A")
+    client.force_login(manager_a)
+    client.get(tile_url("units"))
+    # when
+    same_floor = _fast_path(
+        _session_request(client, tile_url("units", query=f"floor={unit.floor_id}"))
+    )
+    other_floor = _fast_path(
+        _session_request(client, tile_url("units", query=f"floor={unit.floor_id + 1000}"))
+    )
+    # then
+    assert _codes(same_floor) == {"U-A"}
+    assert other_floor.content == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        (tile_url("nonsense"), "get"),  # an unknown layer: TileView says which exist
+        (url("units", 16, 70000, 1), "get"),  # x out of range at zoom 16
+        (url("units", "z", 1, 1), "get"),
+        (tile_url("units", query="floor=-1"), "get"),  # a bad filter
+        (tile_url("units", query="status=nonsense"), "get"),  # not a unit status
+        (tile_url("units"), "head"),
+        (tile_url("units"), "post"),
+        ("/tiles/units.json", "get"),
+        ("/api/spatial/units/1.pbf", "get"),  # not a tile address
+    ],
+)
+def test_the_fast_path_passes_on_what_it_does_not_answer(tree, manager_a, client, path, method):
+    # given: a known session
+    unit_in(tree.sub_a)
+    client.force_login(manager_a)
+    client.get(tile_url("units"))
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.session.session_key}"
+    # when
+    response = _fast_path(getattr(RequestFactory(), method)(path, HTTP_COOKIE=cookie))
+    # then
+    assert response.status_code == 299
+
+
+def test_the_fast_path_passes_on_unknown_and_anonymous_users(tree, manager_a, basic_api, client):
+    # given: nobody has fetched a tile in this process yet
+    unit_in(tree.sub_a)
+    client.force_login(manager_a)
+    token = base64.b64encode(f"{manager_a.get_username()}:{PASSWORD}".encode()).decode()
+    # then
+    assert _fast_path(RequestFactory().get(tile_url("units"))).status_code == 299
+    assert _fast_path(_session_request(client, tile_url("units"))).status_code == 299
+    basic = RequestFactory().get(tile_url("units"), HTTP_AUTHORIZATION=f"Basic {token}")
+    assert _fast_path(basic).status_code == 299
+
+
+def test_basic_credentials_that_worked_are_answered_by_the_fast_path(
+    tree, manager_a, basic_api, client
+):
+    # given: QGIS sends its credentials with every tile
+    unit_in(tree.sub_a, code="U-A")
+    unit_in(tree.sub_b, code="U-B")
+    full = basic_api(manager_a).get(tile_url("units"))
+    token = base64.b64encode(f"{manager_a.get_username()}:{PASSWORD}".encode()).decode()
+    wrong = base64.b64encode(f"{manager_a.get_username()}:wrong".encode()).decode()
+    # when
+    fast = _fast_path(RequestFactory().get(tile_url("units"), HTTP_AUTHORIZATION=f"Basic {token}"))
+    other = RequestFactory().get(tile_url("units"), HTTP_AUTHORIZATION=f"Basic {wrong}")
+    # then
+    assert fast.status_code == 200
+    assert fast.content == full.content
+    assert _codes(fast) == {"U-A"}
+    assert _fast_path(other).status_code == 299  # other credentials are not the cached ones
+    assert basic_api(manager_a, password="wrong").get(tile_url("units")).status_code == 403
+
+
+def test_a_changed_password_ends_the_cached_basic_credentials(tree, manager_a, basic_api):
+    # given
+    unit_in(tree.sub_a)
+    assert basic_api(manager_a).get(tile_url("units")).status_code == 200
+    # when
+    manager_a.set_password("another-password-2026")
+    manager_a.save()
+    # then: through the whole stack, the old password is refused
+    assert basic_api(manager_a).get(tile_url("units")).status_code == 403
+    assert (
+        basic_api(manager_a, password="another-password-2026").get(tile_url("units")).status_code
+        == 200
+    )
+
+
+def test_signing_out_ends_the_fast_path_too(tree, manager_a, client):
+    # given
+    unit_in(tree.sub_a)
+    client.force_login(manager_a)
+    client.get(tile_url("units"))
+    request = _session_request(client, tile_url("units"))
+    assert _fast_path(request).status_code == 200
+    # when
+    client.logout()
+    # then
+    assert _fast_path(request).status_code == 299
