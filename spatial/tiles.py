@@ -704,10 +704,32 @@ class JSONOnlyNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-#: session key → (stored at, the signed-in user as loaded then); see TileSessionAuthentication
-_session_users: dict[str, tuple[float, object]] = {}
-#: blake2b of an Authorization header → (stored at, the user it authenticated then)
-_basic_users: dict[bytes, tuple[float, object]] = {}
+class _KnownUsers:
+    """Users as an authentication gave them, by a key (a session key, a credentials hash),
+    each kept for TILES_SCOPE_SECONDS in this process."""
+
+    def __init__(self):
+        self.entries: dict = {}  # key → (stored at, the user as loaded then)
+
+    def get(self, key):
+        found = self.entries.get(key) if key else None
+        seconds = getattr(settings, "TILES_SCOPE_SECONDS", SCOPE_SECONDS)
+        if found is not None and time.monotonic() - found[0] < seconds:
+            return found[1]
+        return None
+
+    def put(self, key, user) -> None:
+        if len(self.entries) >= SCOPE_CACHE_SIZE:
+            self.entries.clear()
+        # A copy made before any per-request cache (memberships) lands on the user.
+        self.entries[key] = (time.monotonic(), copy.copy(user))
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+_session_users = _KnownUsers()
+_basic_users = _KnownUsers()
 
 
 def tile_session_cache_clear(**kwargs) -> None:
@@ -722,7 +744,36 @@ post_save.connect(
 user_logged_out.connect(tile_session_cache_clear, dispatch_uid="tiles-logout")
 
 
-class TileSessionAuthentication(SessionAuthentication):
+def _session_key(request) -> str | None:
+    return request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+
+
+def _credentials_key(request) -> bytes | None:
+    """A hash of a Basic Authorization header, never the password itself."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header[:6].lower() != "basic ":
+        return None
+    return hashlib.blake2b(header.encode(), digest_size=32, person=b"geoasset-tiles").digest()
+
+
+class _Remembered:
+    """An authentication whose users are kept in `users` by `key(request)`."""
+
+    users: _KnownUsers
+    key = staticmethod(lambda request: None)
+
+    def authenticate(self, request):
+        key = self.key(request._request)
+        user = self.users.get(key)
+        if user is not None:
+            return copy.copy(user), None
+        result = super().authenticate(request)
+        if result is not None and key:
+            self.users.put(key, result[0])
+        return result
+
+
+class TileSessionAuthentication(_Remembered, SessionAuthentication):
     """The web session, with its user kept per process for TILES_SCOPE_SECONDS.
 
     A map fetches dozens of tiles a second; loading the session and then the user costs two
@@ -733,27 +784,11 @@ class TileSessionAuthentication(SessionAuthentication):
     (GET), so skipping the CSRF check on a cached hit changes nothing.
     """
 
-    def authenticate(self, request):
-        key = request._request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-        seconds = getattr(settings, "TILES_SCOPE_SECONDS", SCOPE_SECONDS)
-        found = _session_users.get(key) if key else None
-        now = time.monotonic()
-        if found is not None and now - found[0] < seconds:
-            return copy.copy(found[1]), None
-        result = super().authenticate(request)
-        if result is not None and key:
-            if len(_session_users) >= SCOPE_CACHE_SIZE:
-                _session_users.clear()
-            # A copy made before any per-request cache (memberships) lands on the user.
-            _session_users[key] = (now, copy.copy(result[0]))
-        return result
+    users = _session_users
+    key = staticmethod(_session_key)
 
 
-def _credentials_key(header: str) -> bytes:
-    return hashlib.blake2b(header.encode(), digest_size=32, person=b"geoasset-tiles").digest()
-
-
-class TileBasicAuthentication(BasicAuthentication):
+class TileBasicAuthentication(_Remembered, BasicAuthentication):
     """HTTP Basic, with the user its credentials gave kept per process like the session's.
 
     QGIS sends the credentials with every tile, and checking a password is meant to be slow
@@ -763,37 +798,15 @@ class TileBasicAuthentication(BasicAuthentication):
     user or any other save of a user clears it in this process at once (the same signal as
     the sessions'); other processes notice within the cache's time."""
 
-    def authenticate(self, request):
-        header = request._request.META.get("HTTP_AUTHORIZATION", "")
-        key = _credentials_key(header) if header[:6].lower() == "basic " else None
-        seconds = getattr(settings, "TILES_SCOPE_SECONDS", SCOPE_SECONDS)
-        found = _basic_users.get(key) if key else None
-        now = time.monotonic()
-        if found is not None and now - found[0] < seconds:
-            return copy.copy(found[1]), None
-        result = super().authenticate(request)
-        if result is not None and key:
-            if len(_basic_users) >= SCOPE_CACHE_SIZE:
-                _basic_users.clear()
-            _basic_users[key] = (now, copy.copy(result[0]))
-        return result
+    users = _basic_users
+    key = staticmethod(_credentials_key)
 
 
 def _known_user(request):
     """The user a tile request's session cookie or Basic credentials gave within the
-    caches' time, in the order TilesAPIView authenticates (session first); else None."""
-    seconds = getattr(settings, "TILES_SCOPE_SECONDS", SCOPE_SECONDS)
-    now = time.monotonic()
-    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    found = _session_users.get(session_key) if session_key else None
-    if found is None:
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if header[:6].lower() == "basic ":
-            found = _basic_users.get(_credentials_key(header))
-    if found is not None and now - found[0] < seconds:
-        # Not a copy: the fast path only reads it, and `cached_tile_scope` works on a copy.
-        return found[1]
-    return None
+    caches' time, in the order TilesAPIView authenticates (session first); else None. Not a
+    copy: the fast path only reads it, and `cached_tile_scope` works on a copy."""
+    return _session_users.get(_session_key(request)) or _basic_users.get(_credentials_key(request))
 
 
 class TilesAPIView(APIView):
