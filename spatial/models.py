@@ -269,15 +269,33 @@ class Unit(Feature):
     `building` and `site` repeat the floor's, so that maps and filters need no joins;
     spatial.services keeps them in step. `outside_floor` flags a unit whose polygon
     is not covered by its floor's outline.
+
+    Those two copies carry no foreign-key constraint in the database: the floor's does, and
+    so do floor → building → site, so a building or site a unit's copies name cannot be
+    deleted while its floors stand (Django's CASCADE and PROTECT work on them as on any
+    relation). Two more constraints would check nothing new at twice the cost of a bulk
+    import's commit (one deferred check per row each). The site index is the leading column
+    of unit_site_status.
     """
 
     parent_field = "floor"
     floor = models.ForeignKey(Floor, models.CASCADE, related_name="units", verbose_name=_("floor"))
     building = models.ForeignKey(
-        Building, models.CASCADE, related_name="units", editable=False, verbose_name=_("building")
+        Building,
+        models.CASCADE,
+        related_name="units",
+        editable=False,
+        db_constraint=False,
+        verbose_name=_("building"),
     )
     site = models.ForeignKey(
-        Site, models.PROTECT, related_name="units", editable=False, verbose_name=_("site")
+        Site,
+        models.PROTECT,
+        related_name="units",
+        editable=False,
+        db_constraint=False,
+        db_index=False,
+        verbose_name=_("site"),
     )
     number = models.CharField(_("unit number"), max_length=30, blank=True)
     geom = models.PolygonField(_("outline"), srid=4326, validators=[GeometryValidator("Polygon")])

@@ -13,9 +13,6 @@ from typing import Any
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.encoding import force_str
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Rows written at most; a list longer than this is cut (say so in the last row).
@@ -43,6 +40,13 @@ def _cell_value(value):
 
 
 def xlsx_bytes(*, title: str, columns: Sequence[Column], rows: Iterable) -> bytes:
+    # openpyxl is imported here, not at the top: web.pages (and so this module) is loaded by
+    # WebConfig.ready() in every process, and openpyxl costs a quarter-second of start-up to
+    # commands and workers that never write a workbook.
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=_ILLEGAL.sub("", title)[:31] or "Sheet")
     bold = Font(bold=True)

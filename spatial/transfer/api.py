@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,10 +30,13 @@ from rest_framework.views import APIView
 
 from spatial import access
 from spatial.api import filters
-from spatial.transfer.exporter import FORMATS, layer_export, parse_format
-from spatial.transfer.importer import layer_import
-from spatial.transfer.layers import LAYERS, REGISTERED, Layer, RegisteredLayer, layer_names
-from spatial.transfer.sources import TransferError
+from spatial.transfer.layers import FORMATS, LAYERS, REGISTERED, Layer, RegisteredLayer, layer_names
+
+if TYPE_CHECKING:
+    from spatial.transfer.sources import TransferError
+
+# The importer and exporter (pandas, geopandas, GDAL: most of a second) are imported by the
+# views that use them, not here: the URLconf loads this module in every process.
 
 #: The filter set of each layer's API list, reused by its export.
 FILTERSETS = {
@@ -113,6 +117,9 @@ class LayerImportView(APIView):
         responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
     )
     def post(self, request, layer: str):
+        from spatial.transfer.importer import layer_import
+        from spatial.transfer.sources import TransferError
+
         spec = _layer(layer)
         user = request.user
         if not (access.can(user, "add", spec.model) or access.can(user, "change", spec.model)):
@@ -176,6 +183,9 @@ class LayerExportView(APIView):
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
     def get(self, request, layer: str):
+        from spatial.transfer.exporter import layer_export, parse_format
+        from spatial.transfer.sources import TransferError
+
         _layer(layer)
         folder = Path(tempfile.mkdtemp(prefix="geoasset-export-"))
         try:

@@ -31,6 +31,8 @@ from django.db.models import QuerySet
 
 from spatial.transfer.crs import Crs, CrsError, from_wgs84, parse_crs
 from spatial.transfer.layers import (
+    EXTENSIONS,
+    FORMATS,
     LAYERS,
     REGISTERED,
     SHP_NAMES,
@@ -40,19 +42,6 @@ from spatial.transfer.layers import (
 )
 from spatial.transfer.sources import TransferError
 
-#: format → (file extension, content type)
-FORMATS = {
-    "gpkg": (".gpkg", "application/geopackage+sqlite3"),
-    "shp": (".zip", "application/zip"),
-    "geojson": (".geojson", "application/geo+json"),
-    "kml": (".kml", "application/vnd.google-earth.kml+xml"),
-    "xlsx": (".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    "csv": (".csv", "text/csv; charset=utf-8"),
-    "dxf": (".dxf", "image/vnd.dxf"),
-}
-EXTENSIONS = {".gpkg": "gpkg", ".zip": "shp", ".shp": "shp", ".geojson": "geojson",
-              ".json": "geojson", ".kml": "kml", ".xlsx": "xlsx", ".csv": "csv",
-              ".dxf": "dxf"}  # fmt: skip
 #: An Excel cell holds at most this many characters.
 XLSX_CELL_LIMIT = 32_767
 

@@ -290,6 +290,17 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+def _cell_texts(series: pd.Series) -> list[str]:
+    """A column's cells as text (see _text). A numeric column holds far fewer distinct values
+    than rows (areas, levels, years): each is converted once."""
+    values = series.to_numpy()
+    if values.dtype.kind in "fiub":
+        distinct, inverse = np.unique(values, return_inverse=True)
+        texts = [_text(v) for v in distinct.tolist()]
+        return [texts[k] for k in inverse.ravel().tolist()]
+    return [v.strip() if type(v) is str else _text(v) for v in series.tolist()]
+
+
 def _chunks(values: list, size: int = BATCH) -> Iterable[list]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -337,8 +348,7 @@ class _Import:
         self.report.columns = mapped
         self.errors = _Errors(self.report, self.source, mapped)
         for name, header in mapped.items():
-            values = self.source.frame[header].tolist()
-            self.raw[name] = [v.strip() if type(v) is str else _text(v) for v in values]
+            self.raw[name] = _cell_texts(self.source.frame[header])
             self.present.add(name)
         for key, value in defaults.items():
             column = lookup.get(normalise_header(key))
@@ -512,16 +522,27 @@ class _Import:
             self.values[name] = [default] * self.n
             return
         default = model_field.get_default()
+        # cell → (value, None) or (None, (code, message)): a column repeats its values (uses,
+        # statuses, areas of like units), each distinct cell is parsed once.
+        seen: dict[str, tuple[Any, tuple[str, str] | None]] = {}
         for i, cell in enumerate(cells):
             if cell == "":
                 if column.required:
                     self.errors.add(i, name, "required", model_field.error_messages["blank"])
                 parsed[i] = default
                 continue
-            try:
-                parsed[i] = parse(column, cell)
-            except ValidationError as exc:
-                self.errors.add(i, name, _error_code(exc, "invalid"), exc.messages[0])
+            outcome = seen.get(cell)
+            if outcome is None:
+                try:
+                    outcome = (parse(column, cell), None)
+                except ValidationError as exc:
+                    outcome = (None, (_error_code(exc, "invalid"), exc.messages[0]))
+                seen[cell] = outcome
+            value, error = outcome
+            if error is None:
+                parsed[i] = value
+            else:
+                self.errors.add(i, name, *error)
         self.values[name] = parsed
 
     def _refs(self, model, codes: set[str], names: list[str]) -> dict[str, tuple]:

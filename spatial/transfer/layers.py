@@ -81,6 +81,22 @@ SHP_NAMES = {
 }
 
 
+#: Export formats: format → (file extension, content type). Here, not in exporter.py, so that
+#: the API can list them without loading pandas and GDAL at start-up.
+FORMATS = {
+    "gpkg": (".gpkg", "application/geopackage+sqlite3"),
+    "shp": (".zip", "application/zip"),
+    "geojson": (".geojson", "application/geo+json"),
+    "kml": (".kml", "application/vnd.google-earth.kml+xml"),
+    "xlsx": (".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "csv": (".csv", "text/csv; charset=utf-8"),
+    "dxf": (".dxf", "image/vnd.dxf"),
+}
+EXTENSIONS = {".gpkg": "gpkg", ".zip": "shp", ".shp": "shp", ".geojson": "geojson",
+              ".json": "geojson", ".kml": "kml", ".xlsx": "xlsx", ".csv": "csv",
+              ".dxf": "dxf"}  # fmt: skip
+
+
 def normalise_header(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", str(name)).lower()
 

@@ -195,7 +195,26 @@ def _split(frame, fmt: str, layer: str | None, crs_note: str = "file") -> Source
 
 def _read_ogr(path: Path, *, fmt: str, layer_name: str, source_layer: str | None) -> Source:
     layer = _pick_layer(path, _ogr_layers(path), layer_name, source_layer)
-    return _split(_read_frame(path, layer), fmt, layer)
+    columns = _wanted_columns(path, layer, layer_name)
+    return _split(_read_frame(path, layer, columns=columns), fmt, layer)
+
+
+def _wanted_columns(path: Path, layer: str, layer_name: str) -> list[str] | None:
+    """The file's columns less those an import ignores without a word: what an export adds
+    (`export_extra`: area_m2, building_code, …, when not also a column of the layer). An export
+    re-imported as it is carries four of them beside ten columns that count, and GDAL spends
+    as long on a column it reads for nothing as on one that counts. None: read them all."""
+    spec = LAYERS.get(layer_name) or REGISTERED.get(layer_name)
+    if spec is None or not spec.export_extra:
+        return None
+    try:
+        fields = [str(f) for f in pyogrio.read_info(path, layer=layer)["fields"]]
+    except (DataSourceError, DataLayerError):
+        return None  # reading the layer says what is wrong
+    lookup = spec.lookup()
+    quiet = {normalise_header(c) for c in spec.export_extra} - set(lookup)
+    wanted = [f for f in fields if normalise_header(f) not in quiet]
+    return wanted if len(wanted) < len(fields) else None
 
 
 def _safe_extract(archive: zipfile.ZipFile, folder: Path) -> None:
