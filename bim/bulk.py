@@ -1,14 +1,29 @@
-"""Bulk inserts with PostgreSQL's COPY, for the hundreds of rows an import writes, with their
-change history (django-simple-history's historical rows, as `bulk_create_with_history`
-writes them: one "+" row per object, with the user and the reason).
+"""Bulk inserts for the hundreds of rows an import writes, with their change history
+(django-simple-history's historical rows, as `bulk_create_with_history` writes them: one "+"
+row per object, with the user and the reason) — one statement for both, and for several
+tables at once.
 
 Why not `bulk_create`: psycopg merges every parameter of a multi-row INSERT into the
-statement in Python, which costs more than the whole database work for a model's units and
-assets. COPY streams the rows instead. The ids come from the table's own sequence first, so
-the objects know them, as after `bulk_create`.
+statement in Python (microseconds a value), which costs more than the whole database work
+for a model's units and assets. Here the rows travel as one JSON parameter (made by the json
+module in C) that PostgreSQL turns into rows of the table's own type
+(`json_populate_recordset`, each value read by its column type's input function), and the
+historical rows are made from what was inserted, in the same statement (data-modifying
+WITH queries); `InsertBatch` sends the rows of several tables in one statement too.
+
+The ids come from the table's own sequence first, so the objects know them, as after
+`bulk_create`. Geometries may be given as HEXEWKB strings (a geometry field accepts them and
+parses them only when read): the import makes them for all its polygons in one vectorized
+call.
 """
 
+import json
+import math
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from uuid import UUID
 
 from django.contrib.gis.db.models import GeometryField
 from django.db import connection, models
@@ -16,58 +31,134 @@ from django.db.models import Model
 from django.utils import timezone
 from simple_history.utils import get_history_manager_for_model
 
-#: Fields whose Python value psycopg writes as it is.
+#: Fields whose Python value goes into JSON as it is (or by `_json_default`).
 _PLAIN = (
     models.CharField, models.TextField, models.IntegerField, models.BooleanField,
-    models.FloatField, models.DecimalField, models.ForeignKey, models.UUIDField,
+    models.DecimalField, models.ForeignKey, models.UUIDField,
 )  # fmt: skip
 
 
-def copy_insert(model: type[Model], objs: Sequence[Model]) -> None:
-    """INSERT `objs` (unsaved, validated) with COPY; generated columns are left to the
-    database, auto_now fields set as `save()` would."""
-    if not objs:
-        return
+class InsertBatch:
+    """Inserts gathered and sent together, in one statement of data-modifying WITH queries,
+    when `flush` is called: after the Python work of a whole import, the round trips are
+    what is left, and a round trip to a backend that has been waiting costs more than the
+    inserts of a small model. Django's foreign keys are checked at commit, so the order of
+    the inserts within the statement does not matter.
+
+    Objects without an id get one from their table's sequence when they are added (one
+    query per call); give them ids beforehand to save those queries too."""
+
+    def __init__(self) -> None:
+        self._queries: list[str] = []
+        self._params: list = []
+        self._objs: list[Model] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._queries)
+
+    def add(
+        self,
+        model: type[Model],
+        objs: Sequence[Model],
+        *,
+        ids: bool = True,
+        history: bool = False,
+        user=None,
+        reason: str = "",
+    ) -> None:
+        """Queue `objs` (unsaved, validated): generated columns are left to the database,
+        auto_now fields set as `save()` would. With `ids` False the ids are left to the
+        column's default too, and the objects do not learn them (rows nothing refers to).
+        With `history`, a "created" historical row for each, made from the row as stored
+        (the values simple-history would copy), its id from its column's default."""
+        if not objs:
+            return
+        n = len(self._queries)
+        insert, params = _insert(model, objs, ids=ids)
+        if not history:
+            self._queries.append(f"i{n} AS ({insert})")
+            self._params.extend(params)
+            self._objs.extend(objs)
+            return
+        historical = _historical(model)
+        tracked = {f.attname for f in historical.tracked_fields}
+        source = {f.attname: f for f in _columns(model)}
+        fixed = {
+            "history_date": timezone.now(),
+            "history_user_id": user.pk if user is not None else None,
+            "history_change_reason": reason,
+            "history_type": "+",
+        }
+        quote = connection.ops.quote_name
+        targets, values = [], []
+        for field in _columns(historical):
+            name = field.attname
+            if field is historical._meta.pk:
+                continue  # its own sequence
+            targets.append(quote(field.column))
+            if name in fixed:
+                values.append("%s")
+                params.append(fixed[name])
+            elif name in tracked and name in source:
+                values.append(quote(source[name].column))
+            else:
+                raise ValueError(f"{historical._meta.label}.{name}: no value for it")
+        pk = quote(model._meta.pk.column)
+        self._queries.append(
+            f"i{n} AS ({insert} RETURNING *), "  # noqa: S608 - the models' own names, quoted
+            f"h{n} AS (INSERT INTO {quote(historical._meta.db_table)} ({', '.join(targets)}) "
+            f"SELECT {', '.join(values)} FROM i{n} ORDER BY {pk})"
+        )
+        self._params.extend(params)
+        self._objs.extend(objs)
+
+    def flush(self) -> None:
+        """Send what was queued (nothing when nothing was)."""
+        if not self._queries:
+            return
+        statement = f"WITH {', '.join(self._queries)} SELECT 1"
+        params, objs = self._params, self._objs
+        self._queries, self._params, self._objs = [], [], []
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+        for obj in objs:
+            obj._state.adding = False
+            obj._state.db = connection.alias
+
+
+@cache
+def _historical(model: type[Model]) -> type[Model]:
+    """The model's historical model (simple-history's manager builds itself anew on every
+    access, with a walk over its queryset's methods)."""
+    return get_history_manager_for_model(model).model
+
+
+def _insert(model: type[Model], objs: Sequence[Model], *, ids: bool) -> tuple[str, list]:
+    """The INSERT … SELECT of `objs` from one JSON parameter, and its parameters."""
     fields = _columns(model)
-    _assign_ids(model, objs)
-    converters = [_converter(field) for field in fields]
-    _copy(model, fields, ([convert(obj) for convert in converters] for obj in objs))
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
+    if ids:
+        _assign_ids(model, objs)
+    else:
+        fields = [f for f in fields if f is not model._meta.pk]
+    converters = [(field.column, _converter(field)) for field in fields]
+    rows = [{column: convert(obj) for column, convert in converters} for obj in objs]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
+    statement = (
+        f"INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608 - the model's own names
+        f"FROM json_populate_recordset(NULL::{table}, %s::json)"
+    )
+    return statement, [json.dumps(rows, default=_json_default, allow_nan=False)]
 
 
-def copy_insert_with_history(
-    model: type[Model], objs: Sequence[Model], *, user=None, reason: str = ""
-) -> None:
-    """`copy_insert`, then a "created" historical row for each object, made straight from the
-    object's values (the same values simple-history would copy)."""
-    copy_insert(model, objs)
-    historical = get_history_manager_for_model(model).model
-    tracked = {f.attname for f in historical.tracked_fields}
-    fields = _columns(historical)
-    fixed = {
-        "history_date": timezone.now(),
-        "history_user_id": user.pk if user is not None else None,
-        "history_change_reason": reason,
-        "history_type": "+",
-    }
-    ids = _sequence_values(historical, len(objs))
-    getters: list[Callable[[Model, int], object]] = []
-    for field in fields:
-        name = field.attname
-        if field is historical._meta.pk:
-            getters.append(lambda obj, n: ids[n])
-        elif name in fixed:
-            getters.append(lambda obj, n, value=fixed[name]: value)
-        elif name == "history_relation_id":
-            getters.append(lambda obj, n: obj.pk)
-        elif name in tracked:
-            convert = _converter(field, prepare=False)
-            getters.append(lambda obj, n, convert=convert: convert(obj))
-        else:
-            raise ValueError(f"{historical._meta.label}.{name}: no value for it")
-    _copy(historical, fields, ([get(obj, n) for get in getters] for n, obj in enumerate(objs)))
+def _json_default(value):
+    """JSON for what json does not know: text each column type's input function reads."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _columns(model: type[Model]) -> list:
@@ -95,33 +186,35 @@ def _assign_ids(model: type[Model], objs: Sequence[Model]) -> None:
             setattr(obj, attname, value)
 
 
-def _copy(model: type[Model], fields: list, rows) -> None:
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def _converter(field, *, prepare: bool = True) -> Callable[[Model], object]:
-    """How a field's value goes into COPY: as `save()` would prepare it, with shortcuts for
-    the plain types (Django's preparation per value costs more than the COPY itself).
-    `prepare=False` reads a value already prepared (a historical row's copy of it)."""
+def _converter(field) -> Callable[[Model], object]:
+    """How a field's value goes into the JSON: as `save()` would prepare it, with shortcuts
+    for the plain types (Django's preparation per value costs more than the insert)."""
     attname = field.attname
     if isinstance(field, GeometryField):
 
         def geometry(obj):
-            value = getattr(obj, attname)
-            return None if value is None else value.hexewkb.decode("ascii")
+            # A HEXEWKB string as it was set (the import sets them so), else the geometry.
+            value = obj.__dict__.get(attname)
+            if value is None or isinstance(value, str):
+                return value
+            return getattr(obj, attname).hexewkb.decode("ascii")
 
         return geometry
-    if not prepare or (isinstance(field, _PLAIN) and not isinstance(field, models.FileField)):
-        if isinstance(field, models.JSONField):
-            return lambda obj: field.get_db_prep_save(getattr(obj, attname), connection)
+    if isinstance(field, models.FloatField):
+
+        def number(obj):  # JSON has no NaN or infinity; float8's input reads them as text
+            value = getattr(obj, attname)
+            if value is None or math.isfinite(value):
+                return value
+            return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+        return number
+    if isinstance(field, models.JSONField):
+        return lambda obj: getattr(obj, attname)  # a nested JSON value
+    if isinstance(field, _PLAIN):
         return lambda obj: getattr(obj, attname)
 
-    def prepared(obj):  # auto_now dates, files, JSON and whatever else
+    def prepared(obj):  # dates (auto_now), files and whatever else
         value = field.pre_save(obj, add=True)
         return None if value is None else field.get_db_prep_save(value, connection)
 

@@ -6,10 +6,12 @@ run in one transaction, so a bad file or a failed check leaves the database as i
 job row records the outcome either way.
 """
 
+import gc
 import hashlib
 import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from pyproj import CRS
@@ -116,7 +118,6 @@ def _digest(handle) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-@transaction.atomic
 def ifc_import_create(
     *,
     site: Site,
@@ -130,7 +131,10 @@ def ifc_import_create(
 ) -> IfcImport:
     """Store the file and queue an import of it into `site`. The file is checked (an IFC-SPF
     file of a supported schema, complete) before anything is stored; `user` None is the
-    system (the management command)."""
+    system (the management command).
+
+    The one write is the job's INSERT, atomic by itself (no transaction round trips around
+    it); a stored file whose row could not be written is deleted again."""
     if user is not None:
         ensure_may_import(user, site)
     _check_options(anchor=anchor, rotation_deg=rotation_deg, crs=crs, placement=placement)
@@ -192,23 +196,27 @@ def ifc_import_submit(**kwargs: Any) -> IfcImport:
 
 def ifc_import_claim(*, job_id: int | None = None, now=None) -> IfcImport | None:
     """Take one queued job (the oldest, or `job_id`) for this process: row-locked with
-    SKIP LOCKED so that concurrent workers never take the same one."""
+    SKIP LOCKED so that concurrent workers never take the same one.
+
+    One statement (UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING): the
+    lock and the change are atomic by themselves, without a transaction round trip."""
     now = now or timezone.now()
-    with transaction.atomic():
-        queryset = IfcImport.objects.select_for_update(skip_locked=True).filter(
-            status=choices.ImportStatus.QUEUED
+    meta = IfcImport._meta
+    table = connection.ops.quote_name(meta.db_table)
+    only = "AND id = %s" if job_id is not None else ""
+    params: list[Any] = [choices.ImportStatus.RUNNING, now, now, choices.ImportStatus.QUEUED]
+    if job_id is not None:
+        params.append(job_id)
+    claimed = list(
+        IfcImport.objects.raw(
+            f"UPDATE {table} SET status = %s, started_at = %s, heartbeat_at = %s, "  # noqa: S608
+            "attempts = attempts + 1, progress = 0 "
+            f"WHERE id = (SELECT id FROM {table} WHERE status = %s {only} "
+            "ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *",
+            params,
         )
-        if job_id is not None:
-            queryset = queryset.filter(pk=job_id)
-        job = queryset.order_by("created_at", "pk").first()
-        if job is None:
-            return None
-        job.status = choices.ImportStatus.RUNNING
-        job.started_at = job.heartbeat_at = now
-        job.attempts += 1
-        job.progress = 0
-        job.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "progress"])
-    return job
+    )
+    return claimed[0] if claimed else None
 
 
 def ifc_imports_requeue_stale(*, older_than: timedelta, now=None, max_attempts: int = 3) -> int:
@@ -236,21 +244,21 @@ def ifc_imports_requeue_stale(*, older_than: timedelta, now=None, max_attempts: 
 
 
 class _Progress:
-    """Writes the job's progress now and then: at most twice a second (a small model is
-    done before anyone looks)."""
+    """Writes the job's progress now and then: at most twice a second, the first half a
+    second after the claim (which wrote progress 0 and a heartbeat), so a small model is
+    done before it writes any (the end is `_finish`'s, with the outcome)."""
 
     def __init__(self, job: IfcImport | None):
         self.job = job
-        self.last_pct = -100
-        self.last_at = 0.0
+        self.last_at = time.monotonic()
 
     def __call__(self, pct: int, message: str) -> None:
-        if self.job is None:
+        if self.job is None or pct >= 100:
             return
         now = time.monotonic()
-        if pct < 100 and now - self.last_at < 0.5:
+        if now - self.last_at < 0.5:
             return
-        self.last_pct, self.last_at = pct, now
+        self.last_at = now
         IfcImport.objects.filter(pk=self.job.pk).update(
             progress=min(100, max(0, pct)), message=message[:500], heartbeat_at=timezone.now()
         )
@@ -265,7 +273,7 @@ def ifc_import_run(job: IfcImport, *, today: date | None = None) -> IfcImport:
         path = Path(job.file.path)
         report = model_import(
             path=path,
-            site=job.site,
+            site=Site(pk=job.site_id),  # model_import reads it, locked; the id is enough
             options=ImportOptions.of(job),
             user=job.created_by,
             job=job,
@@ -340,13 +348,53 @@ def model_import(
     Raises IfcFileError for a file that cannot be imported and ValidationError (naming the
     option at fault: anchor, crs, site, …) for what the user can fix; nothing is written then.
     """
+    with _old_objects_frozen():
+        return _model_import(
+            path=path,
+            site=site,
+            options=options,
+            user=user,
+            job=job,
+            today=today,
+            on_progress=on_progress,
+            file_name=file_name,
+        )
+
+
+@contextmanager
+def _old_objects_frozen():
+    """Keep the objects that exist before the import out of the garbage collector's sight
+    while it runs (gc.freeze), and give them back after.
+
+    An import makes tens of thousands of short-lived objects (IfcOpenShell's entity
+    wrappers, geometries, model instances); they make CPython run full collections, and a
+    full collection traverses every object of the process — Django's, the IFC schema's, the
+    web process's — which took longer than all the database work of a 4 MB model. The
+    import's own garbage is still collected by the young generations."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _model_import(
+    *, path: Path, site: Site, options: ImportOptions, user, job, today, on_progress, file_name
+) -> dict:
     started = time.perf_counter()
     progress = on_progress or (lambda pct, msg: None)
     model = read_model(path, on_progress=progress)
     read_seconds = time.perf_counter() - started
     progress(75, "writing floors, units and assets")
     with transaction.atomic():
-        site = Site.objects.select_for_update().get(pk=site.pk)
+        # The company comes along (asset codes and coding rules need it); the site's own
+        # outline does not (a surveyed boundary can be large).
+        site = (
+            Site.objects.select_for_update(of=("self",))
+            .select_related("company")
+            .defer("geom")
+            .get(pk=site.pk)
+        )
         writer = Writer(
             site=site,
             model=model,

@@ -12,6 +12,7 @@ one query each), and written in bulk with their history; `outside_floor` is comp
 constraints stay the last word: a violation aborts the whole import.
 """
 
+import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -22,15 +23,16 @@ from decimal import Decimal
 import numpy as np
 import shapely
 from django.contrib.contenttypes.models import ContentType
-from django.contrib.gis.geos import GEOSGeometry, Point
+from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import ValidationError
-from django.db.models import Model
+from django.db import connection
+from django.db.models import Model, Q
 from django.utils.translation import gettext as _
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 from simple_history.utils import bulk_update_with_history
 
-from bim.bulk import copy_insert, copy_insert_with_history
+from bim.bulk import InsertBatch
 from bim.ifc import geometry as ifc_geometry
 from bim.ifc import georef, mapping
 from bim.ifc.reader import (
@@ -45,7 +47,7 @@ from bim.ifc.reader import (
 from bim.models import BimModel, BimSpace, IfcImport
 from portfolio import services as portfolio_services
 from portfolio.choices import AssetStatus
-from portfolio.models import Asset, Category, Document
+from portfolio.models import Asset, Category, CodingRule, Document
 from spatial import services as spatial_services
 from spatial.choices import UnitStatus
 from spatial.models import Building, Floor, Site, Unit
@@ -56,8 +58,10 @@ _BATCH = 100
 #: Unit statuses that mean a tenant holds the unit: never deleted, never re-marked.
 _HELD = (UnitStatus.LEASED, UnitStatus.RESERVED)
 _SPATIAL_PARENTS = ("floor", "building", "site", "company")
-# The geometry is checked for all units at once (Writer._place).
+# The geometry is checked for all units and floor outlines at once (Writer._place); a floor
+# without an outline of its own gets the building's, which is checked with the building.
 _UNIT_CHECKED = (*_SPATIAL_PARENTS, "geom")
+_FLOOR_CHECKED = ("building", "company", "geom")
 _ASSET_RELATIONS = (
     "category", "company", "site", "building", "floor", "unit", "road", "park", "parcel",
 )  # fmt: skip
@@ -92,6 +96,10 @@ class Placement:
     building: Polygon
     floors: dict[str, Polygon | None]  # storey GlobalId → outline
     spaces: dict[str, Polygon]  # space GlobalId → footprint
+    # The same as HEXEWKB (SRID 4326), made in one call: what new rows are written with.
+    building_ewkb: str = ""
+    floors_ewkb: dict[str, str | None] = field(default_factory=dict)
+    spaces_ewkb: dict[str, str] = field(default_factory=dict)
 
 
 class Writer:
@@ -122,11 +130,33 @@ class Writer:
         self.georef: dict = {}
         self._categories: dict[str, Category] = {}
         self._rules: dict[int, bool] = {}
+        # What Writer._probe found out: codes asked → (asked, taken) per model, whether an
+        # active coding rule could apply per company, and whether any unit or asset has one
+        # of the model's GlobalIds (they are looked up only then).
+        self._known_codes: dict[type[Model], tuple[set[str], set[str]]] = {}
+        self._rules_possible: dict[int, bool] = {}
+        self.units_exist = self.assets_exist = True
+        self._id_pools: dict[type[Model], list[int]] = {}
+        # The new rows of a building, sent in one statement (bulk.InsertBatch) before the
+        # building is done or anything else is asked of the database that could see them.
+        self.inserts = InsertBatch()
 
     # -- the building --------------------------------------------------------------------
 
     def write_building(self, data: BuildingData) -> None:
-        existing = Building.objects.select_for_update().filter(bim_global_id=data.global_id).first()
+        storeys = sorted(data.storeys, key=lambda s: s.elevation)
+        levels = _levels(storeys)
+        existing = None
+        if self._probe(data, storeys, levels):
+            existing = (
+                Building.objects.select_for_update(of=("self",))
+                .select_related("company")
+                .filter(bim_global_id=data.global_id)
+                .first()
+            )
+        # A building new in this import has nothing of its own yet: no floors, units or
+        # assets to match or remove, no model to update (the queries for them are skipped).
+        self.new_building = existing is None
         if existing is not None and existing.site_id != self.site.pk:
             raise ValidationError(
                 {
@@ -146,8 +176,6 @@ class Writer:
                 previous = georef.Frame.from_dict(stored[0])
         frame, method, warnings = self.frame_for(previous)
         self.warnings.extend(warnings)
-        storeys = sorted(data.storeys, key=lambda s: s.elevation)
-        levels = _levels(storeys)
         placement = self._place(frame, method, storeys)
 
         building = self._write_building_row(data, existing, placement, storeys, levels)
@@ -156,6 +184,104 @@ class Writer:
         self._write_assets(building, floors, units, frame)
         self._remove_missing(building, floors, units)
         self._write_model(building, placement, storeys, units)
+        self.inserts.flush()
+
+    def _probe(self, data: BuildingData, storeys: list[StoreyData], levels: list[int]) -> bool:
+        """Ask at once what the writes would otherwise ask one query at a time, and return
+        whether the building exists: which of the codes a first import would give (the
+        building's, its floors', units' and assets') are taken, whether any unit or asset
+        has one of the model's GlobalIds, whether a coding rule could apply, the categories
+        of the equipment; and for a new building, ids for the rows a first import inserts
+        (the building, its floors, units, assets and model; those left unused are gaps in
+        their sequences, as a rollback leaves).
+
+        What it answers is only used where it covers the question exactly (codes outside
+        the guess, e.g. of a re-import, are looked up as before); the rows found are then
+        read, locked, by the ORM as before."""
+        name = self._building_name(data)
+        building_code = self.options.building_code or _code_candidate(
+            f"{self.site.code[:40]}-{_code_part(name, 20) or 'BIM'}"
+        )
+        floor_codes = {
+            st.global_id: _code_candidate(f"{building_code[:56]}-{_level_label(lv)}")
+            for st, lv in zip(storeys, levels, strict=True)
+        }
+        unit_codes = [
+            _code_candidate(
+                f"{floor_codes[st.global_id]}-{_code_part(s.name or s.long_name, 20) or 'U'}"
+            )
+            for st in storeys
+            for s in st.spaces
+        ]
+        asset_codes = [
+            _code_candidate(f"{building_code[:41]}-{e.global_id.replace('$', '.')}")
+            for e in self.model.elements
+        ]
+        space_ids = [s.global_id for st in storeys for s in st.spaces]
+        element_ids = [e.global_id for e in self.model.elements]
+        company = self.site.company
+        company_ids = [int(p) for p in company.path.strip("/").split("/") if p]
+        quote = connection.ops.quote_name
+
+        def table(model: type[Model]) -> str:
+            return quote(model._meta.db_table)
+
+        def codes(model: type[Model]) -> str:
+            return f"ARRAY(SELECT code FROM {table(model)} WHERE code = ANY(%s))"  # noqa: S608
+
+        in_building = {st.global_id for st in storeys}
+        new_rows = {
+            Building: 1,
+            Floor: len(storeys),
+            Unit: len(space_ids),
+            Asset: sum(1 for e in self.model.elements if e.storey_id in in_building),
+            BimModel: 1,
+        }
+        # (Not evaluated for a building that exists: a CASE branch's subquery runs when taken.)
+        ids = (
+            "CASE WHEN b.found THEN NULL ELSE ARRAY(SELECT nextval(pg_get_serial_sequence(%s, %s))"
+            " FROM generate_series(1, %s)) END"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT b.found, {codes(Building)}, {codes(Floor)}, {codes(Unit)}, "  # noqa: S608
+                f"{codes(Asset)}, "
+                f"EXISTS(SELECT 1 FROM {table(Unit)} WHERE bim_global_id = ANY(%s)), "
+                f"EXISTS(SELECT 1 FROM {table(Asset)} WHERE bim_global_id = ANY(%s)), "
+                f"EXISTS(SELECT 1 FROM {table(CodingRule)} WHERE is_active "
+                "AND (company_id IS NULL OR company_id = ANY(%s))), "
+                f"(SELECT json_agg(c)::text FROM {table(Category)} AS c WHERE code = ANY(%s)), "
+                f"{', '.join([ids] * len(new_rows))} "
+                f"FROM (SELECT EXISTS(SELECT 1 FROM {table(Building)} "
+                "WHERE bim_global_id = %s) AS found) AS b",
+                [
+                    [building_code], list(floor_codes.values()), unit_codes, asset_codes,
+                    space_ids, element_ids, company_ids,
+                    sorted({e.category_code for e in self.model.elements}),
+                    *(v for m, n in new_rows.items()
+                      for v in (m._meta.db_table, m._meta.pk.column, n)),
+                    data.global_id,
+                ],
+            )  # fmt: skip
+            row = cursor.fetchone()
+        exists, *taken, self.units_exist, self.assets_exist, rules, categories = row[:9]
+        self._id_pools = {  # reversed: taken from the end
+            model: list(reversed(pool or ())) for model, pool in zip(new_rows, row[9:], strict=True)
+        }
+        # The categories as the ORM would read them (decimals as decimals).
+        columns = [f.column for f in Category._meta.concrete_fields]
+        for values in json.loads(categories or "[]", parse_float=Decimal):
+            category = Category.from_db(connection.alias, None, [values[c] for c in columns])
+            self._categories[category.code] = category
+        for model, asked, found in zip(
+            (Building, Floor, Unit, Asset),
+            ([building_code], floor_codes.values(), unit_codes, asset_codes),
+            taken,
+            strict=True,
+        ):
+            self._known_codes[model] = (set(asked), set(found))
+        self._rules_possible[company.pk] = rules
+        return exists
 
     def _place(self, frame: georef.Frame, method: str, storeys: list[StoreyData]) -> Placement:
         spaces = [s for st in storeys for s in st.spaces]
@@ -191,6 +317,7 @@ class Writer:
             None if g.is_empty else (g if ok and isinstance(g, Polygon) else _polygon(g))
             for g, ok in zip(mapped, valid, strict=True)
         ]
+        ewkb = _ewkb(mapped)
         n = len(footprints)
         placement = Placement(
             frame=frame,
@@ -198,6 +325,9 @@ class Writer:
             building=mapped[-1],
             floors={st.global_id: g for st, g in zip(storeys, mapped[n:-1], strict=True)},
             spaces={s.global_id: g for s, g in zip(spaces, mapped[:n], strict=True)},
+            building_ewkb=ewkb[-1],
+            floors_ewkb={st.global_id: g for st, g in zip(storeys, ewkb[n:-1], strict=True)},
+            spaces_ewkb={s.global_id: g for s, g in zip(spaces, ewkb[:n], strict=True)},
         )
         centroid = placement.building.centroid
         self.georef = {
@@ -224,10 +354,10 @@ class Writer:
         height = None
         if top is not None and ground is not None and 0.01 < top - ground.elevation < 10000:
             height = Decimal(f"{top - ground.elevation:.2f}")
-        name = data.name or data.long_name or self.model.project_name or self.model.path.stem
+        name = self._building_name(data)
         fields = {
             "name": name[:200],
-            "geom": _to_geos(placement.building),
+            "geom": placement.building_ewkb if existing is None else _geos(placement.building_ewkb),
             "floors_above": sum(1 for lv in levels if lv > 0),
             "floors_below": sum(1 for lv in levels if lv < 0),
             "height_m": height,
@@ -240,7 +370,7 @@ class Writer:
             building = Building(
                 code=self._building_code(name),
                 site=self.site,
-                company_id=self.site.company_id,
+                company=self.site.company,
                 bim_global_id=data.global_id,
                 **fields,
             )
@@ -259,10 +389,18 @@ class Writer:
         )  # fmt: skip
         return building
 
+    def _building_name(self, data: BuildingData) -> str:
+        return data.name or data.long_name or self.model.project_name or self.model.path.stem
+
     def _building_code(self, name: str) -> str:
         if self.options.building_code:
             wanted = self.options.building_code
-            if Building.objects.filter(code=wanted).exists():
+            known = self._known_codes.get(Building)
+            if known is not None and wanted in known[0]:
+                taken = wanted in known[1]
+            else:
+                taken = Building.objects.filter(code=wanted).exists()
+            if taken:
                 raise ValidationError(
                     {
                         "building_code": [
@@ -272,13 +410,17 @@ class Writer:
                 )
             return wanted
         stem = _code_part(name, 20) or "BIM"
-        return _allocate_codes(Building, [f"{self.site.code[:40]}-{stem}"])[0]
+        return _allocate_codes(
+            Building, [f"{self.site.code[:40]}-{stem}"], known=self._known_codes.get(Building)
+        )[0]
 
     # -- floors --------------------------------------------------------------------------
 
     def _write_floors(self, building, storeys, levels, placement: Placement) -> dict[str, Floor]:
         tally = self.tallies["floors"]
-        in_building = list(Floor.objects.select_for_update().filter(building=building))
+        in_building = []
+        if not self.new_building:
+            in_building = list(Floor.objects.select_for_update().filter(building=building))
         existing = {f.bim_global_id: f for f in in_building if f.bim_global_id}
         wanted = {st.global_id: lv for st, lv in zip(storeys, levels, strict=True)}
         drawn = {f.level: f for f in in_building if not f.bim_global_id}
@@ -311,6 +453,7 @@ class Writer:
                     f"{building.code[:56]}-{_level_label(wanted[st.global_id])}"
                     for st in new_storeys
                 ],
+                known=self._known_codes.get(Floor),
             )
         )
         new, changed, change_fields = [], [], set()
@@ -326,31 +469,31 @@ class Writer:
             if following is not None and 0.01 < following - storey.elevation < 10000:
                 height = Decimal(f"{following - storey.elevation:.2f}")
             # A storey without spaces (a roof, a foundation level) gets the building's outline.
-            outline = placement.floors.get(storey.global_id) or placement.building
+            floor = existing.get(storey.global_id)
+            outline = placement.floors_ewkb.get(storey.global_id) or placement.building_ewkb
             fields = {
                 "name": (storey.name or storey.long_name or _level_label(level))[:200],
                 "level": level,
                 "elevation_m": Decimal(f"{storey.elevation:.3f}"),
                 "height_m": height,
-                "geom": _to_geos(outline),
+                "geom": outline if floor is None else _geos(outline),
             }
-            floor = existing.get(storey.global_id)
             if floor is None:
                 floor = Floor(
                     code=next(codes),
                     building=building,
-                    company_id=building.company_id,
+                    company=building.company,
                     bim_global_id=storey.global_id,
                     **fields,
                 )
-                _validate(floor, exclude=("building", "company"), what=f"storey {storey.name}")
+                _validate(floor, exclude=_FLOOR_CHECKED, what=f"storey {storey.name}")
                 new.append(floor)
             else:
                 changes = _apply(floor, fields)
                 if "geom" in changes:
                     self.reshaped_floors.append(floor)
                 if changes:
-                    _validate(floor, exclude=("building", "company"), what=floor.code)
+                    _validate(floor, exclude=_FLOOR_CHECKED, what=floor.code)
                     changed.append(floor)
                     change_fields.update(changes)
                     tally.changed.append({**_entry(floor, storey.global_id), "fields": changes})
@@ -365,12 +508,14 @@ class Writer:
 
     def _write_units(self, building, storeys, floors, placement: Placement) -> dict[str, Unit]:
         tally = self.tallies["units"]
-        existing = {
-            u.bim_global_id: u
-            for u in Unit.objects.select_for_update().filter(
-                bim_global_id__in=list(placement.spaces)
-            )
-        }
+        existing = {}
+        if self.units_exist:
+            existing = {
+                u.bim_global_id: u
+                for u in Unit.objects.select_for_update().filter(
+                    bim_global_id__in=list(placement.spaces)
+                )
+            }
         fresh = [
             (storey, space)
             for storey in storeys
@@ -387,6 +532,7 @@ class Writer:
                         f"{_code_part(s.name or s.long_name, 20) or 'U'}"
                         for st, s in fresh
                     ],
+                    known=self._known_codes.get(Unit),
                 ),
                 strict=True,
             )
@@ -414,6 +560,8 @@ class Writer:
                 if fields is None:
                     self._skip_space(space, _("its footprint is empty"))
                     continue
+                ewkb = placement.spaces_ewkb[space.global_id]
+                fields["geom"] = ewkb if unit is None else _geos(ewkb)
                 fields["outside_floor"] = not covering.covers(footprint)
                 if unit is None:
                     unit = Unit(
@@ -443,8 +591,11 @@ class Writer:
                     else:
                         tally.unchanged += 1
                 result[space.global_id] = unit
+        self.existing_units = [u for gid, u in result.items() if gid in existing]
         self._save(Unit, new=new, changed=changed, fields=change_fields)
         tally.added.extend(_entry(unit, unit.bim_global_id) for unit in new)
+        if self.reshaped_floors:
+            self.inserts.flush()
         for floor in self.reshaped_floors:  # other units on a floor whose outline changed
             spatial_services.floor_units_reflag(floor=floor)
         return result
@@ -469,7 +620,6 @@ class Writer:
             "use": space.use,
             "gross_area": _decimal(gross),
             "usable_area": _decimal(usable),
-            "geom": _to_geos(footprint),
         }
 
     def _skip_space(self, space: SpaceData, reason: str) -> None:
@@ -490,19 +640,22 @@ class Writer:
         elements = [e for e in self.model.elements if e.storey_id in floors]
         if not elements:
             return
-        existing = {
-            a.bim_global_id: a
-            for a in Asset.objects.select_for_update().filter(
-                bim_global_id__in=[e.global_id for e in elements]
-            )
-        }
+        existing = {}
+        if self.assets_exist:
+            existing = {
+                a.bim_global_id: a
+                for a in Asset.objects.select_for_update().filter(
+                    bim_global_id__in=[e.global_id for e in elements]
+                )
+            }
         storey_spaces: dict[str, list[SpaceData]] = defaultdict(list)
         for storey in self.model.storeys:
             storey_spaces[storey.global_id].extend(storey.spaces)
         lons, lats = frame.to_lonlat([e.point[0] for e in elements], [e.point[1] for e in elements])
+        points = _ewkb(shapely.points(np.column_stack([lons, lats])))
         self._load_categories({e.category_code for e in elements})
         new, changed, change_fields = [], [], set()
-        for element, lon, lat in zip(elements, lons, lats, strict=True):
+        for element, point in zip(elements, points, strict=True):
             asset = existing.get(element.global_id)
             if asset is not None and asset.building_id not in (None, building.pk):
                 self._skip_element(
@@ -525,7 +678,7 @@ class Writer:
                 "building_id": building.pk,
                 "floor_id": floors[element.storey_id].pk,
                 "unit_id": unit.pk if unit is not None else None,
-                "geom": Point(float(lon), float(lat), srid=4326),
+                "geom": point if asset is None else _geos(point),
             }
             if asset is None:
                 asset = Asset(
@@ -553,7 +706,10 @@ class Writer:
             self.current_assets.add(element.global_id)
         # Codes made from GlobalIds are unique among themselves; make sure of the table.
         made = [a for a in new if a.code.startswith(f"{building.code[:41]}-")]
-        for asset, code in zip(made, _allocate_codes(Asset, [a.code for a in made]), strict=True):
+        allocated = _allocate_codes(
+            Asset, [a.code for a in made], known=self._known_codes.get(Asset)
+        )
+        for asset, code in zip(made, allocated, strict=True):
             asset.code = code
         self._save(Asset, new=new, changed=changed, fields=change_fields)
         by_id = {e.global_id: e for e in elements}
@@ -583,6 +739,8 @@ class Writer:
         """From the coding rules when one applies, else the building's code and the GlobalId
         ($ is not a code character; '.' is not a GlobalId one, so the swap keeps it unique)."""
         has_rule = self._rules.get(category.pk)
+        if has_rule is None and not self._any_rule(building.company):
+            has_rule = self._rules[category.pk] = False
         if has_rule is None:
             rule = portfolio_services.coding_rule_for(company=building.company, category=category)
             has_rule = self._rules[category.pk] = rule is not None
@@ -592,9 +750,22 @@ class Writer:
             )
         return f"{building.code[:41]}-{global_id.replace('$', '.')}"
 
+    def _any_rule(self, company) -> bool:
+        """Whether any active coding rule could apply to the company (its own, its parents',
+        or one for all companies): one query, and none per category when there is none."""
+        if company.pk not in self._rules_possible:
+            company_ids = [int(p) for p in company.path.strip("/").split("/") if p]
+            self._rules_possible[company.pk] = CodingRule.objects.filter(
+                Q(company__isnull=True) | Q(company_id__in=company_ids), is_active=True
+            ).exists()
+        return self._rules_possible[company.pk]
+
     # -- what the new version no longer has ---------------------------------------------
 
     def _remove_missing(self, building, floors, units) -> None:
+        if self.new_building:
+            return  # all it has is what this import wrote
+        self.inserts.flush()
         assets = (
             Asset.objects.select_for_update()
             .filter(building=building)
@@ -667,19 +838,24 @@ class Writer:
     # -- what the model remembers --------------------------------------------------------
 
     def _write_model(self, building, placement: Placement, storeys, units) -> None:
-        bim_model, _ = BimModel.objects.update_or_create(
-            building=building,
-            defaults={
-                "schema": self.model.schema_identifier,
-                "application": self.model.application[:255],
-                "file_name": (self.job.original_name if self.job else self.model.path.name)[:255],
-                "length_unit": self.model.length_unit[:40],
-                "georef_method": placement.method,
-                "frame": placement.frame.as_dict(),
-                "last_import": self.job,
-            },
-        )
-        BimSpace.objects.filter(unit__in=list(units.values())).delete()
+        values = {
+            "schema": self.model.schema_identifier,
+            "application": self.model.application[:255],
+            "file_name": (self.job.original_name if self.job else self.model.path.name)[:255],
+            "length_unit": self.model.length_unit[:40],
+            "georef_method": placement.method,
+            "frame": placement.frame.as_dict(),
+            "last_import": self.job,
+        }
+        if self.new_building:
+            bim_model = BimModel(building=building, **values)
+            self._take_ids(BimModel, [bim_model])
+            self.inserts.add(BimModel, [bim_model])
+        else:
+            self.inserts.flush()
+            bim_model, _ = BimModel.objects.update_or_create(building=building, defaults=values)
+        if self.existing_units:
+            BimSpace.objects.filter(unit__in=self.existing_units).delete()
         spaces = [s for st in storeys for s in st.spaces]
         rows = []
         for space in spaces:
@@ -713,7 +889,7 @@ class Writer:
                     "area_source": space.area_source,
                 }
             )
-        copy_insert(BimSpace, rows)
+        self.inserts.add(BimSpace, rows, ids=False)  # nothing refers to them in this import
         self._check_areas(spaces)
 
     def _check_areas(self, spaces: list[SpaceData]) -> None:
@@ -745,13 +921,27 @@ class Writer:
     # -- saving and reporting ------------------------------------------------------------
 
     def _save(self, model, *, new=(), changed=(), fields=()) -> None:
+        """New rows (with their history) go into the building's insert batch; changed ones
+        are updated now, after what was queued."""
         if new:
-            copy_insert_with_history(model, list(new), user=self.user, reason=self.reason)
+            self._take_ids(model, new)
+            self.inserts.add(model, list(new), history=True, user=self.user, reason=self.reason)
         if changed:
+            self.inserts.flush()
             bulk_update_with_history(
                 list(changed), model, sorted(fields), batch_size=_BATCH,
                 default_user=self.user, default_change_reason=self.reason,
             )  # fmt: skip
+
+    def _take_ids(self, model: type[Model], objs) -> None:
+        """Ids from the pool the probe allocated, while it lasts (InsertBatch asks the
+        sequence for the rest)."""
+        pool = self._id_pools.get(model)
+        for obj in objs:
+            if not pool:
+                return
+            if obj.pk is None:
+                obj.pk = pool.pop()
 
     def report(self, *, file_name: str) -> dict:
         model = self.model
@@ -796,13 +986,23 @@ def _code_part(text: str, limit: int) -> str:
     return _CODE_CHARS.sub("-", text or "").strip("-.")[:limit].strip("-.")
 
 
-def _allocate_codes(model: type[Model], wanted: list[str]) -> list[str]:
+def _code_candidate(code: str) -> str:
+    return code[:60].rstrip("-.")
+
+
+def _allocate_codes(
+    model: type[Model], wanted: list[str], *, known: tuple[set[str], set[str]] | None = None
+) -> list[str]:
     """Unique codes for new rows: each wanted code, or with -2, -3 … when it is taken (by any
-    row of the table, the codes being unique across it) or wanted twice."""
-    wanted = [w[:60].rstrip("-.") for w in wanted]
+    row of the table, the codes being unique across it) or wanted twice. `known`: codes
+    already asked about and those of them taken (Writer._probe); asked again otherwise."""
+    wanted = [_code_candidate(w) for w in wanted]
     if not wanted:
         return []
-    taken = set(model.objects.filter(code__in=set(wanted)).values_list("code", flat=True))
+    if known is not None and known[0].issuperset(wanted):
+        taken = known[1].intersection(wanted)
+    else:
+        taken = set(model.objects.filter(code__in=set(wanted)).values_list("code", flat=True))
     while True:
         result, used = [], set()
         for base in wanted:
@@ -831,8 +1031,17 @@ def _round(value: float | None) -> float | None:
     return round(value, 3) if value is not None else None
 
 
-def _to_geos(geometry: BaseGeometry) -> GEOSGeometry:
-    return GEOSGeometry(memoryview(shapely.to_wkb(geometry)), srid=4326)
+def _ewkb(geometries) -> list[str | None]:
+    """HEXEWKB (SRID 4326) of lon/lat geometries, in one call; None for None or empty."""
+    array = np.array(
+        [None if g is None or g.is_empty else g for g in geometries] + [None], dtype=object
+    )[:-1]  # (the None keeps numpy from unpacking the geometries)
+    return list(shapely.to_wkb(shapely.set_srid(array, 4326), hex=True, include_srid=True))
+
+
+def _geos(ewkb: str | None) -> GEOSGeometry | None:
+    """For comparing with a stored row's geometry (`_apply`)."""
+    return None if ewkb is None else GEOSGeometry(ewkb)
 
 
 def _projector(frame: georef.Frame):

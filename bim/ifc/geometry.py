@@ -87,24 +87,61 @@ def iterate_shapes(
 
 def footprint(vertices: np.ndarray, faces: np.ndarray) -> BaseGeometry:
     """The 2D footprint (local metres) of a triangulated solid; may be empty."""
-    if len(faces) == 0:
-        return Polygon()
+    return footprints([Shape(global_id="", vertices=vertices, faces=faces)])[0]
+
+
+def footprints(shapes: list[Shape]) -> list[BaseGeometry]:
+    """`footprint` of each shape. The arithmetic runs on the triangles of all shapes at once
+    (numpy's overhead per call, not per triangle, is what a building's few dozen triangles a
+    room cost); GEOS still unites each shape's triangles on their own."""
+    n = len(shapes)
+    if n == 0:
+        return []
+    counts = np.array([len(s.faces) for s in shapes])
+    starts = np.cumsum([0] + [len(s.vertices) for s in shapes[:-1]])
+    vertices = np.concatenate([s.vertices for s in shapes]).reshape(-1, 3)
+    faces = np.concatenate(
+        [np.reshape(s.faces, (-1, 3)) + start for s, start in zip(shapes, starts, strict=True)]
+    ).astype(np.intp)
+    owner = np.repeat(np.arange(n), counts)  # the shape of each triangle
     xy = vertices[:, :2][faces]  # (m, 3, 2)
     doubled = (xy[:, 1, 0] - xy[:, 0, 0]) * (xy[:, 2, 1] - xy[:, 0, 1]) - (
         xy[:, 2, 0] - xy[:, 0, 0]
     ) * (xy[:, 1, 1] - xy[:, 0, 1])
     down = doubled < -_FLAT
     up = doubled > _FLAT
-    down_area, up_area = -doubled[down].sum(), doubled[up].sum()
-    if down.any() and abs(down_area - up_area) <= 1e-3 * max(down_area, up_area):
-        chosen = xy[down]
-    else:
-        chosen = xy[down | up]
-    if len(chosen) == 0:
-        return Polygon()
-    triangles = shapely.polygons(np.concatenate([chosen, chosen[:, :1]], axis=1))
+    down_area = np.bincount(owner, weights=np.where(down, -doubled, 0.0), minlength=n)
+    up_area = np.bincount(owner, weights=np.where(up, doubled, 0.0), minlength=n)
+    down_count = np.bincount(owner[down], minlength=n)
+    only_down = (down_count > 0) & (
+        np.abs(down_area - up_area) <= 1e-3 * np.maximum(down_area, up_area)
+    )
+    chosen = np.where(only_down[owner], down, down | up)
+    chosen_count = np.bincount(owner[chosen], minlength=n)
+    # One flat bottom: the z range of the downward triangles' corners.
+    z = vertices[:, 2][faces[down]]
+    z_low = np.full(n, np.inf)
+    z_high = np.full(n, -np.inf)
+    np.minimum.at(z_low, owner[down], z.min(axis=1))
+    np.maximum.at(z_high, owner[down], z.max(axis=1))
+    flat = (chosen_count == down_count) & (down_count > 0) & (z_high - z_low < 1e-6)
+    picked = xy[chosen]
+    triangles = shapely.polygons(np.concatenate([picked, picked[:, :1]], axis=1))
+    ends = np.cumsum(chosen_count)
+    out: list[BaseGeometry] = []
+    for i in range(n):
+        if chosen_count[i] == 0:
+            out.append(Polygon())
+            continue
+        own = triangles[ends[i] - chosen_count[i] : ends[i]]
+        out.append(_united(own, flat=bool(flat[i]), area=float(down_area[i]) / 2))
+    return out
+
+
+def _united(triangles: np.ndarray, *, flat: bool, area: float) -> BaseGeometry:
+    """The union of one shape's chosen triangles, cleaned."""
     union = None
-    if len(chosen) == down.sum() and np.ptp(vertices[faces[down]][:, :, 2]) < 1e-6:
+    if flat:
         # One flat bottom: its triangles tile it, and a coverage union is several times
         # quicker than an overlay union. A triangulation with T-junctions is not a valid
         # coverage; GEOS says so, or the area tells, and the overlay union is used.
@@ -112,7 +149,7 @@ def footprint(vertices: np.ndarray, faces: np.ndarray) -> BaseGeometry:
             union = shapely.coverage_union_all(triangles)
         except shapely.errors.GEOSException:
             union = None
-        if union is not None and not math.isclose(union.area, down_area / 2, rel_tol=1e-6):
+        if union is not None and not math.isclose(union.area, area, rel_tol=1e-6):
             union = None
         if isinstance(union, Polygon):  # the outline of a planar face: valid, no slivers
             return union
@@ -166,12 +203,15 @@ def outline(footprints: Iterable[BaseGeometry], *, close_gap_m: float = 0.6) -> 
         closed = clean_polygonal(Polygon(dilated.exterior).buffer(-close_gap_m, join_style="mitre"))
     else:
         closed = None
-    union = shapely.union_all(shapes)
+    # The union of the rooms themselves is only needed when the closing fails or misses a
+    # part of a room; covering each room is covering their union, and much cheaper to ask.
     if isinstance(closed, Polygon) and not closed.is_empty:
         result = Polygon(closed.exterior)
     else:
-        result = union.convex_hull
-    if not result.buffer(1e-6).covers(union):  # mitred corners may cut a hair off a room
-        merged = clean_polygonal(shapely.union(result, union))
+        result = shapely.union_all(shapes).convex_hull
+    margin = result.buffer(1e-6)
+    shapely.prepare(margin)
+    if not shapely.covers(margin, shapes).all():  # mitred corners may cut a hair off a room
+        merged = clean_polygonal(shapely.union(result, shapely.union_all(shapes)))
         result = Polygon(merged.exterior) if isinstance(merged, Polygon) else merged.convex_hull
     return result if isinstance(result, Polygon) and not result.is_empty else None

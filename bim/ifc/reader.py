@@ -303,10 +303,11 @@ def read_model(path: Path, *, on_progress: Progress | None = None) -> ModelData:
         storeys[storey.GlobalId] = data
         buildings[building_id].storeys.append(data)
 
+    index = _Index(ifc_file)
     by_id = {}
     unplaced = []
     for space in spaces_raw:
-        data = _space(space, area_scale)
+        data = _space(space, area_scale, index)
         by_id[space.GlobalId] = (space, data)
         parent = _ancestor(space, "IfcBuildingStorey")
         if parent is not None and parent.GlobalId in storeys:
@@ -324,14 +325,12 @@ def read_model(path: Path, *, on_progress: Progress | None = None) -> ModelData:
         if done % step == 0 or done == total:
             report(10 + int(60 * done / total), f"space geometry {done}/{total}")
 
-    for shape in geometry.iterate_shapes(ifc_file, spaces_raw, on_progress=geometry_progress):
+    shapes = list(geometry.iterate_shapes(ifc_file, spaces_raw, on_progress=geometry_progress))
+    for shape, outline in zip(shapes, geometry.footprints(shapes), strict=True):
         entry = by_id.get(shape.global_id)
-        if entry is None:
+        if entry is None or outline.is_empty:
             continue
         data = entry[1]
-        outline = geometry.footprint(shape.vertices, shape.faces)
-        if outline.is_empty:
-            continue
         data.footprint = outline
         data.geometry_area = float(outline.area)
         data.z_min = float(shape.vertices[:, 2].min())
@@ -365,7 +364,7 @@ def read_model(path: Path, *, on_progress: Progress | None = None) -> ModelData:
     model.buildings = [b for b in buildings.values() if b.storeys]
     report(72, "reading equipment")
     elements_started = time.perf_counter()
-    _read_elements(ifc_file, model, storeys, by_id)
+    _read_elements(ifc_file, model, storeys, by_id, index)
     timings["elements"] = time.perf_counter() - elements_started
     model.map_conversion = _map_conversion(ifc_file)
     model.site_reference = _site_reference(ifc_file, buildings_raw, length_scale)
@@ -463,6 +462,40 @@ def _skip(product, reason: str) -> dict:
     }
 
 
+class _Index:
+    """What the reader looks up for every space and element, found once: the type of each
+    object (one pass over IfcRelDefinesByType instead of an inverse lookup per object, which
+    also asks the file for its schema every time) and the wanted properties of each type
+    (shared by all its occurrences)."""
+
+    def __init__(self, ifc_file: ifcopenshell.file):
+        self.types: dict[int, object] = {}
+        for rel in ifc_file.by_type("IfcRelDefinesByType"):
+            relating = rel[5]  # RelatingType
+            for obj in rel[4] or ():  # RelatedObjects
+                self.types.setdefault(obj.id(), relating)
+        self.type_properties: dict[tuple[int, int], dict[str, dict]] = {}
+
+    def type_of(self, product):
+        """ifcopenshell.util.element.get_type, for an occurrence."""
+        return self.types.get(product.id())
+
+    def properties(self, product, wanted: dict[str, set[str]], type_object=None) -> dict:
+        """`_properties`, the type's part read once per type."""
+        if type_object is None:
+            return _properties(product, wanted)
+        key = (type_object.id(), id(wanted))
+        of_type = self.type_properties.get(key)
+        if of_type is None:
+            of_type = self.type_properties[key] = _read_definitions(
+                type_object[5] or (),
+                wanted,
+                {},  # IfcTypeObject.HasPropertySets
+            )
+        out = {name: dict(values) for name, values in of_type.items()}
+        return _read_definitions(_definitions(product), wanted, out)
+
+
 def _properties(product, wanted: dict[str, set[str]], type_object=None) -> dict[str, dict]:
     """The wanted properties of a product's named property and quantity sets (and of its
     type's, which the occurrence's own override): {set name: {property: value}}.
@@ -470,14 +503,26 @@ def _properties(product, wanted: dict[str, set[str]], type_object=None) -> dict[
     Reads only what is asked for, by attribute position: authoring tools write dozens of
     sets per object, and IfcOpenShell's attribute lookup by name is the slow part of
     reading them (ifcopenshell.util.element.get_psets reads them all)."""
-    out: dict[str, dict] = {}
     definitions = []
     if type_object is not None:
         definitions.extend(type_object[5] or ())  # IfcTypeObject.HasPropertySets
+    definitions.extend(_definitions(product))
+    return _read_definitions(definitions, wanted, {})
+
+
+def _definitions(product) -> list:
+    """The property definitions of an occurrence (IsDefinedBy … RelatingPropertyDefinition)."""
+    definitions = []
     for rel in getattr(product, "IsDefinedBy", None) or ():
         if rel.is_a("IfcRelDefinesByProperties"):
             relating = rel[5]  # RelatingPropertyDefinition
             definitions.extend(relating if isinstance(relating, tuple) else (relating,))
+    return definitions
+
+
+def _read_definitions(definitions, wanted: dict[str, set[str]], out: dict) -> dict:
+    """The wanted values of `definitions` into `out` ({set: {property: value}}), later
+    definitions overriding earlier ones."""
     for definition in definitions:
         if definition is None:
             continue
@@ -538,9 +583,9 @@ def _building(building) -> BuildingData:
     )
 
 
-def _space(space, area_scale: float) -> SpaceData:
-    space_type = ifc_element.get_type(space)
-    psets = _properties(space, _SPACE_SETS, space_type)
+def _space(space, area_scale: float, index: _Index) -> SpaceData:
+    space_type = index.type_of(space)
+    psets = index.properties(space, _SPACE_SETS, space_type)
     net = gross = None
     source = ""
     for pset, prop, kind in AREA_SOURCES:
@@ -582,7 +627,7 @@ def _storey_by_elevation(storeys, z: float | None) -> StoreyData | None:
     return below[-1] if below else ordered[0]
 
 
-def _read_elements(ifc_file, model: ModelData, storeys: dict, spaces: dict) -> None:
+def _read_elements(ifc_file, model: ModelData, storeys: dict, spaces: dict, index: _Index) -> None:
     seen: set[int] = set()
     skipped: Counter = Counter()
     placements: dict = {}
@@ -595,7 +640,7 @@ def _read_elements(ifc_file, model: ModelData, storeys: dict, spaces: dict) -> N
             if element.id() in seen:
                 continue
             seen.add(element.id())
-            type_object = ifc_element.get_type(element)
+            type_object = index.type_of(element)
             code, reason = mapping.equipment_category(
                 model.schema,
                 element.is_a(),
@@ -608,7 +653,7 @@ def _read_elements(ifc_file, model: ModelData, storeys: dict, spaces: dict) -> N
             if code is None:
                 continue
             data = _element(
-                element, type_object, code, model.length_scale, storeys, spaces, placements
+                element, type_object, code, model.length_scale, storeys, spaces, placements, index
             )
             if isinstance(data, str):
                 model.skipped.append(_skip(element, data))
@@ -618,18 +663,20 @@ def _read_elements(ifc_file, model: ModelData, storeys: dict, spaces: dict) -> N
         model.skipped.append({"ifc_class": ifc_class, "count": count, "reason": str(reason)})
 
 
-def _element(element, type_object, code: str, scale: float, storeys, spaces, placements):
+def _element(element, type_object, code: str, scale: float, storeys, spaces, placements, index):
     """The element's data, or the reason it cannot be placed."""
     matrix = _placement(element, placements)
     local = np.array([0.0, 0.0, 0.0, 1.0])
-    for representation in getattr(element.Representation, "Representations", None) or ():
-        if representation.RepresentationIdentifier == "Box" and representation.Items:
-            box = representation.Items[0]
+    # By attribute position (IfcProduct.Representation, IfcProductDefinitionShape.
+    # Representations, IfcShapeRepresentation.RepresentationIdentifier and Items,
+    # IfcBoundingBox.Corner, XDim, YDim): a lookup by name costs several times more.
+    shape = element[6]
+    for representation in (shape[2] or ()) if shape is not None else ():
+        if representation[1] == "Box" and representation[3]:
+            box = representation[3][0]
             if box.is_a("IfcBoundingBox"):
-                corner = box.Corner.Coordinates
-                local = np.array(
-                    [corner[0] + box.XDim / 2, corner[1] + box.YDim / 2, corner[2], 1.0]
-                )
+                corner = box[0][0]
+                local = np.array([corner[0] + box[1] / 2, corner[1] + box[2] / 2, corner[2], 1.0])
                 break
     x, y, z = (matrix @ local)[:3] * scale
     space_id = storey_id = None
@@ -648,7 +695,7 @@ def _element(element, type_object, code: str, scale: float, storeys, spaces, pla
         storey_id = storey.global_id if storey else None
     if storey_id is None:
         return _("not in a storey of the building")
-    psets = _properties(element, _ELEMENT_SETS, type_object)
+    psets = index.properties(element, _ELEMENT_SETS, type_object)
     maker = psets.get("Pset_ManufacturerTypeInformation", {})
     occurrence = psets.get("Pset_ManufacturerOccurrence", {})
     type_name = _text(type_object.Name) if type_object is not None else ""
