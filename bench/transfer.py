@@ -13,8 +13,8 @@ the units: that child's wall time, Django start-up included, is the figure
 against `ogr2ogr -f PostgreSQL` loading the same GeoPackage into a new table of a scratch
 database (geoasset_bench_ogr), the median of three runs: ogr2ogr checks nothing and derives
 nothing, the import checks every row, resolves parents and scope, fills building/site and
-computes outside_floor, into a table with ten indexes, check constraints, a generated
-geodesic area and four foreign keys. What PostgreSQL alone spends storing the same rows in
+computes outside_floor, into a table with nine indexes, check constraints, a generated
+geodesic area and two foreign keys. What PostgreSQL alone spends storing the same rows in
 spatial_unit is measured too (COPY and the deferred foreign-key checks, rolled back): the
 floor under any import into this schema. The import is verified against the source: the
 same units, field by field and geometry by geometry (one digest per database).
