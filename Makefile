@@ -20,6 +20,7 @@ run: setup
 	@$(PY) manage.py seed_demo --scale $(SCALE) --if-empty
 	@$(PY) manage.py demo_users
 	@$(SERVICES) ingest
+	@$(SERVICES) jobs
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server; 'make stop' stops the services)"
 	@.venv/bin/gunicorn web.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
 		--access-logfile - --timeout 120

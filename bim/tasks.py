@@ -7,7 +7,10 @@ Two runners use it, and may run side by side:
 - a thread of the web process, started when the upload's transaction commits
   (`BIM_IMPORT_RUNNER = "thread"`, the default: one machine needs nothing else);
 - `manage.py run_ifc_worker`, a process that polls the table (`BIM_IMPORT_RUNNER = "worker"`
-  stops the web process from starting threads; run as many workers as wanted, anywhere).
+  stops the web process from starting threads; run as many workers as wanted, anywhere);
+- Celery workers (`BIM_IMPORT_RUNNER = "celery"`): the web process sends the job's id to
+  Redis after the upload commits (web/celery.py), a worker runs `run_job` with it, and the
+  beat's `ifc_sweep` (`sweep` here) sends queued jobs again.
 
 A runner that dies leaves its job "running" without heartbeats; workers put such jobs back
 in the queue (`BIM_IMPORT_STALE_SECONDS`, default 15 minutes), at most three times.
@@ -38,8 +41,13 @@ def stale_after() -> timedelta:
 
 
 def import_kick(job_id: int) -> threading.Thread | None:
-    """After the upload commits: run the job in a thread of this process, unless workers
-    are configured to take it."""
+    """After the upload commits: run the job in a thread of this process, or send it to
+    the Celery workers, or leave it to `run_ifc_worker` processes (BIM_IMPORT_RUNNER)."""
+    if runner() == "celery":
+        from web import celery
+
+        celery.send("bim.ifc_import", job_id)
+        return None
     if runner() != "thread":
         return None
     thread = threading.Thread(
@@ -76,6 +84,23 @@ def run_job(job_id: int | None = None) -> IfcImport | None:
     finally:
         if threading.current_thread() is not threading.main_thread():
             connection.close()
+
+
+def sweep() -> int:
+    """For the Celery runner: queue again the jobs whose runner died, and send every queued
+    job to the workers (a message lost with a broker restart only delays its job; one sent
+    twice runs once, since `run_job` claims with SKIP LOCKED). Returns how many were sent."""
+    from web import celery
+
+    services.ifc_imports_requeue_stale(older_than=stale_after())
+    queued = list(
+        IfcImport.objects.filter(status=ImportStatus.QUEUED)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    for job_id in queued:
+        celery.send("bim.ifc_import", job_id)
+    return len(queued)
 
 
 def work(*, once: bool = False, poll_seconds: float = 2.0, max_jobs: int | None = None) -> int:

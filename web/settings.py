@@ -122,6 +122,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0")
 MQTT_URL = os.environ.get("MQTT_URL", "mqtt://127.0.0.1:18830")
 
+# Background jobs (web/celery.py): Celery with Redis as the broker.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "geoasset")
+CELERY_TASK_ACKS_LATE = True  # a job lost with its worker is delivered again
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long jobs: one at a time per worker process
+CELERY_TASK_IGNORE_RESULT = True  # jobs record their own outcome in the database
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -137,6 +146,7 @@ LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "web" / "locale"]
 TIME_ZONE = "Asia/Shanghai"
+CELERY_TIMEZONE = TIME_ZONE  # the beat schedule (web/celery.py) is in local time
 USE_I18N = True
 USE_TZ = True
 
@@ -207,7 +217,8 @@ WFS_ANONYMOUS = env_bool("WFS_ANONYMOUS", False)
 WFS_ANONYMOUS_COMPANIES = env_list("WFS_ANONYMOUS_COMPANIES")
 
 # BIM import jobs (bim/tasks.py): "thread" runs an upload in the web process after commit;
-# "worker" leaves it to `manage.py run_ifc_worker` processes (any number, any machine).
+# "worker" leaves it to `manage.py run_ifc_worker` processes (any number, any machine);
+# "celery" sends it to the Celery workers (web/celery.py).
 BIM_IMPORT_RUNNER = os.environ.get("BIM_IMPORT_RUNNER", "thread")
 BIM_IMPORT_STALE_SECONDS = int(os.environ.get("BIM_IMPORT_STALE_SECONDS", "900"))
 BIM_IMPORT_MAX_BYTES = int(os.environ.get("BIM_IMPORT_MAX_BYTES", str(512 * 1024 * 1024)))

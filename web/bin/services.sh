@@ -170,15 +170,35 @@ cmd_ingest() {
   if [ -f "$VAR/ingest/ingest.pid" ] && kill -0 "$(cat "$VAR/ingest/ingest.pid")" 2>/dev/null; then
     return 0
   fi
-  (cd "$ROOT" && nohup .venv/bin/python manage.py track_ingest >"$VAR/ingest/ingest.log" 2>&1 &
+  # `$!` is then nohup's pid, which becomes the worker's: the pid file names the process.
+  (cd "$ROOT" || exit 1
+   nohup .venv/bin/python manage.py track_ingest >"$VAR/ingest/ingest.log" 2>&1 &
    echo $! >"$VAR/ingest/ingest.pid")
   log "tracking ingest worker started (log: var/ingest/ingest.log)"
+}
+
+# Background jobs (web/celery.py): one Celery worker with the beat scheduler embedded, for
+# `make run`; on several machines run workers anywhere and exactly one beat.
+cmd_jobs() {
+  mkdir -p "$VAR/jobs"
+  if [ -f "$VAR/jobs/worker.pid" ] && kill -0 "$(cat "$VAR/jobs/worker.pid")" 2>/dev/null; then
+    return 0
+  fi
+  (cd "$ROOT" || exit 1
+   nohup .venv/bin/celery -A web.celery worker --beat --concurrency 2 \
+     --schedule "$VAR/jobs/beat-schedule" --loglevel info >"$VAR/jobs/worker.log" 2>&1 &
+   echo $! >"$VAR/jobs/worker.pid")
+  log "background job worker started (log: var/jobs/worker.log)"
 }
 
 cmd_stop() {
   if [ -f "$VAR/ingest/ingest.pid" ]; then
     kill "$(cat "$VAR/ingest/ingest.pid")" 2>/dev/null && log "ingest worker stopped" || true
     rm -f "$VAR/ingest/ingest.pid"
+  fi
+  if [ -f "$VAR/jobs/worker.pid" ]; then
+    kill "$(cat "$VAR/jobs/worker.pid")" 2>/dev/null && log "background job worker stopped" || true
+    rm -f "$VAR/jobs/worker.pid"
   fi
   local dir; dir="$(pg_dir)"
   if [ -f "$dir/data/PG_VERSION" ]; then
@@ -198,5 +218,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   ingest) cmd_ingest ;;
-  *) echo "usage: $0 deps|venv|start|stop|ingest" >&2; exit 2 ;;
+  jobs) cmd_jobs ;;
+  *) echo "usage: $0 deps|venv|start|stop|ingest|jobs" >&2; exit 2 ;;
 esac
