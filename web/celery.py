@@ -66,27 +66,29 @@ app.conf.beat_schedule = {
 }
 
 
-@app.task(name="geoasset.command")
-def command(name: str, *args: str) -> str:
-    """Run one of the periodic management commands; the end of what it printed."""
+def _call(name: str, *args: str) -> str:
+    """Run a management command here; the end of what it printed."""
     from django.core.management import call_command
 
-    if name not in COMMANDS:
-        raise ValueError(f"{name!r} is not a command background jobs may run")
     out = StringIO()
     call_command(name, *args, stdout=out)
     return out.getvalue()[-2000:]
 
 
+@app.task(name="geoasset.command")
+def command(name: str, *args: str) -> str:
+    """Run one of the periodic management commands; the end of what it printed."""
+    if name not in COMMANDS:
+        raise ValueError(f"{name!r} is not a command background jobs may run")
+    return _call(name, *args)
+
+
 @app.task(name="geoasset.billing_month")
 def billing_month() -> str:
     """Post this month's bills (`run_billing --period YYYY-MM`; a rerun posts nothing)."""
-    from django.core.management import call_command
     from django.utils import timezone
 
-    out = StringIO()
-    call_command("run_billing", "--period", timezone.localdate().strftime("%Y-%m"), stdout=out)
-    return out.getvalue()[-2000:]
+    return _call("run_billing", "--period", timezone.localdate().strftime("%Y-%m"))
 
 
 @app.task(name="bim.ifc_import")

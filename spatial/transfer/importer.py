@@ -218,9 +218,7 @@ def layer_import(
             report.seconds["commit"] = round(time.perf_counter() - written, 3)
     except IntegrityError as exc:
         report.committed = False
-        raise TransferError(
-            f"Conflicts with stored data, nothing was written: {str(exc).splitlines()[0]}"
-        ) from exc
+        raise TransferError.conflict(exc) from exc
     report.seconds["total"] = round(time.perf_counter() - started, 3)
     return report
 

@@ -127,9 +127,7 @@ def registered_import(
                 report.committed = True
     except IntegrityError as exc:
         report.committed = False
-        raise TransferError(
-            f"Conflicts with stored data, nothing was written: {str(exc).splitlines()[0]}"
-        ) from exc
+        raise TransferError.conflict(exc) from exc
     report.seconds["total"] = round(time.perf_counter() - started, 3)
     return report
 

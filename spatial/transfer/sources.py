@@ -59,6 +59,12 @@ class TransferError(Exception):
         self.field = field
         self.status = status
 
+    @classmethod
+    def conflict(cls, exc: Exception) -> TransferError:
+        """The database refused the write (a unique code taken meanwhile, a parent deleted):
+        nothing was written."""
+        return cls(f"Conflicts with stored data, nothing was written: {str(exc).splitlines()[0]}")
+
 
 @dataclass
 class Source:

@@ -134,36 +134,27 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return super().get_queryset().restrict(self.request.user, "view")
 
-    def _change(self) -> Alert:
+    def _transition(self, request, service) -> Response:
+        """Acknowledge or close: the note checked, the alert's company's right to change
+        alerts asked, the service applied."""
+        data = serializers.NoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         alert = self.get_object()
-        access.ensure_can(self.request.user, "change", Alert, alert.company_id)
-        return alert
+        access.ensure_can(request.user, "change", Alert, alert.company_id)
+        alert = service(
+            alert, user=request.user, now=timezone.now(), note=data.validated_data.get("note", "")
+        )
+        return Response(self.get_serializer(alert).data)
 
     @extend_schema(request=serializers.NoteSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
-        data = serializers.NoteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        alert = services.alert_acknowledge(
-            self._change(),
-            user=request.user,
-            now=timezone.now(),
-            note=data.validated_data.get("note", ""),
-        )
-        return Response(self.get_serializer(alert).data)
+        return self._transition(request, services.alert_acknowledge)
 
     @extend_schema(request=serializers.NoteSerializer)
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
-        data = serializers.NoteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        alert = services.alert_close(
-            self._change(),
-            user=request.user,
-            now=timezone.now(),
-            note=data.validated_data.get("note", ""),
-        )
-        return Response(self.get_serializer(alert).data)
+        return self._transition(request, services.alert_close)
 
 
 class RejectedMessageViewSet(viewsets.ReadOnlyModelViewSet):
