@@ -12,9 +12,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from spatial.choices import CompanyKind, Role
-from spatial.models import Company, Membership
+from spatial.models import Company
 from spatial.services import company_create
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, member
 
 
 @pytest.fixture(autouse=True)
@@ -93,35 +93,44 @@ def tree(db) -> Tree:
     return Tree(group=group, sub_a=sub_a, sub_b=sub_b, project_a=project_a)
 
 
-def _member(username: str, company: Company, role: str):
-    user = UserFactory(username=username)
-    Membership.objects.create(user=user, company=company, role=role)
-    return user
-
-
 @pytest.fixture
 def group_admin(tree):
-    return _member("group_admin", tree.group, Role.GROUP_ADMIN)
+    return member("group_admin", tree.group, Role.GROUP_ADMIN)
 
 
 @pytest.fixture
 def manager_a(tree):
-    return _member("manager_a", tree.sub_a, Role.ASSET_MANAGER)
+    return member("manager_a", tree.sub_a, Role.ASSET_MANAGER)
 
 
 @pytest.fixture
 def readonly_a(tree):
-    return _member("readonly_a", tree.sub_a, Role.READ_ONLY)
+    return member("readonly_a", tree.sub_a, Role.READ_ONLY)
 
 
 @pytest.fixture
 def agent_a(tree):
-    return _member("agent_a", tree.sub_a, Role.LEASING_AGENT)
+    return member("agent_a", tree.sub_a, Role.LEASING_AGENT)
 
 
 @pytest.fixture
 def manager_b(tree):
-    return _member("manager_b", tree.sub_b, Role.ASSET_MANAGER)
+    return member("manager_b", tree.sub_b, Role.ASSET_MANAGER)
+
+
+@pytest.fixture
+def finance_a(tree):
+    return member("finance_a", tree.sub_a, Role.FINANCE)
+
+
+@pytest.fixture
+def finance_b(tree):
+    return member("finance_b", tree.sub_b, Role.FINANCE)
+
+
+@pytest.fixture
+def field_a(tree):
+    return member("field_a", tree.sub_a, Role.FIELD_STAFF)
 
 
 @pytest.fixture

@@ -79,6 +79,15 @@ class UserFactory(factory.django.DjangoModelFactory):
         model = get_user_model()
 
 
+def member(username: str, company, role: str):
+    """A user with one role in one company."""
+    from spatial.models import Membership
+
+    user = UserFactory(username=username)
+    Membership.objects.create(user=user, company=company, role=role)
+    return user
+
+
 class CompanyFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"CO{n:04d}")
     name = factory.Sequence(lambda n: f"合肥测试公司{n}")

@@ -24,6 +24,7 @@ from tests.test_bim_support import (
     counts,
     english,  # noqa: F401 - autouse
     hefei_site,
+    importer_and_site,
     run_import,
     sample,
 )
@@ -198,16 +199,8 @@ def test_stale_running_job_is_queued_again_then_given_up(site_a):
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_upload_runs_in_a_thread_of_the_web_process_after_commit(api, settings):
     # given: committed data the thread's own connection can see
-    from spatial.choices import CompanyKind, Role
-    from spatial.models import Membership
-    from spatial.services import company_create
-    from tests.factories import UserFactory
-
     settings.BIM_IMPORT_RUNNER = "thread"
-    company = company_create(code="BIM-TH", name="线程测试公司", kind=CompanyKind.GROUP)
-    user = UserFactory(username="bim_thread")
-    Membership.objects.create(user=user, company=company, role=Role.ASSET_MANAGER)
-    site = hefei_site(company, "BIM-TH-S")
+    user, site = importer_and_site("BIM-TH", "线程测试公司")
     # when
     response = _post(api(user), site)
     assert response.status_code == 202

@@ -62,6 +62,18 @@ def hefei_site(company, code: str = "HF-BIM") -> Site:
     )
 
 
+def importer_and_site(code: str, name: str):
+    """A group company of its own with an asset manager and a site in Hefei, for tests whose
+    imports run in another thread or process (so their rows must be committed)."""
+    from spatial.choices import CompanyKind, Role
+    from spatial.services import company_create
+    from tests.factories import member
+
+    company = company_create(code=code, name=name, kind=CompanyKind.GROUP)
+    user = member(f"bim_{code.lower().replace('-', '_')}", company, Role.ASSET_MANAGER)
+    return user, hefei_site(company, f"{code}-S")
+
+
 def run_import(path: Path, site: Site, **options) -> dict:
     """The import proper, without a job: returns the report."""
     return services.model_import(

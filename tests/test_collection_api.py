@@ -15,19 +15,9 @@ from finance.collection.models import (
     Receipt,
 )
 from leasing import services as leasing
-from spatial.choices import Role
-from spatial.models import Membership
-from tests.factories import UserFactory
 from tests.test_collection import USCC, bill, make_lease
 
 URL = "/api/finance/"
-
-
-@pytest.fixture
-def finance_a(tree):
-    user = UserFactory(username="finance_a")
-    Membership.objects.create(user=user, company=tree.sub_a, role=Role.FINANCE)
-    return user
 
 
 @pytest.fixture

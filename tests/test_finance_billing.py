@@ -349,13 +349,6 @@ def test_adjustments_post_debit_and_credit_bills_with_a_reason(five_leases):
 # -- abatements --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def finance_a(tree):
-    user = UserFactory(username="finance_a")
-    Membership.objects.create(user=user, company=tree.sub_a, role=Role.FINANCE)
-    return user
-
-
 def test_abatement_needs_another_users_approval_then_reduces_the_bill(
     five_leases, finance_a, agent_a
 ):

@@ -9,27 +9,10 @@ import pytest
 from finance import billing
 from finance.models import Abatement, Bill, BillingRun, Meter, MeterReading, Tariff
 from spatial.choices import Role
-from spatial.models import Membership
-from tests.factories import UserFactory
+from tests.factories import member
 from tests.test_finance_billing import floor_a, make_lease, tenant_a  # noqa: F401 - fixtures
 
 BILLS = "/api/finance/bills/"
-
-
-def member(username, company, role):
-    user = UserFactory(username=username)
-    Membership.objects.create(user=user, company=company, role=role)
-    return user
-
-
-@pytest.fixture
-def finance_a(tree):
-    return member("finance_a", tree.sub_a, Role.FINANCE)
-
-
-@pytest.fixture
-def finance_b(tree):
-    return member("finance_b", tree.sub_b, Role.FINANCE)
 
 
 @pytest.fixture

@@ -23,9 +23,7 @@ from finance.invoicing.models import (
 from finance.models import Bill
 from finance.services import bill_post
 from leasing import services as leasing_services
-from spatial.choices import Role
-from spatial.models import Membership
-from tests.factories import BuildingFactory, DocumentFactory, FloorFactory, UnitFactory, UserFactory
+from tests.factories import BuildingFactory, DocumentFactory, FloorFactory, UnitFactory
 
 USCC = "91340100MA4JURQ20P"
 RIC = "11010519491231002X"
@@ -47,13 +45,6 @@ def platform(tmp_path) -> FileTaxPlatform:
 def _platform_dirs(settings, tmp_path):
     settings.INVOICING_OUTBOX = tmp_path / "outbox"
     settings.INVOICING_INBOX = tmp_path / "inbox"
-
-
-@pytest.fixture
-def finance_a(tree):
-    user = UserFactory(username="finance_a")
-    Membership.objects.create(user=user, company=tree.sub_a, role=Role.FINANCE)
-    return user
 
 
 @pytest.fixture

@@ -6,20 +6,15 @@ import json
 from datetime import date
 from decimal import Decimal as D
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from finance.collection.models import Receipt
 from finance.invoicing import services
 from finance.invoicing.models import AccountCode, BankLine, BankStatement, InvoiceRequest, Voucher
-from spatial.choices import Role
-from spatial.models import Membership
-from tests.factories import UserFactory
 from tests.test_invoicing import (  # noqa: F401 - fixtures
     INVOICE_NO,
     _platform_dirs,
     bill_a,
-    finance_a,
     lease_a,
     post_bill,
     tenant_a,
@@ -29,13 +24,6 @@ from tests.test_invoicing_bank import gbk_csv
 
 BASE = "/api/finance"
 EN = {"Accept-Language": "en"}
-
-
-@pytest.fixture
-def finance_b(tree):
-    user = UserFactory(username="finance_b")
-    Membership.objects.create(user=user, company=tree.sub_b, role=Role.FINANCE)
-    return user
 
 
 # -- invoice requests --------------------------------------------------------------------------

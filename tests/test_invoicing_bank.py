@@ -19,7 +19,6 @@ from finance.invoicing.services.bank import name_similarity
 from tests.test_invoicing import (  # noqa: F401 - fixtures
     _platform_dirs,
     bill_a,
-    finance_a,
     lease_a,
     post_bill,
     tenant_a,

@@ -18,7 +18,7 @@ from bim.models import IfcImport
 from spatial.models import Unit
 from tests import tracking_support
 from tests.test_bim_api import _post
-from tests.test_bim_support import hefei_site
+from tests.test_bim_support import importer_and_site
 from tests.tracking_support import ROOT
 from web import celery
 
@@ -109,16 +109,8 @@ def queue(settings):
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_an_upload_with_the_celery_runner_is_run_by_a_worker(api, settings, queue):
     # given: committed data the worker's own connection can see
-    from spatial.choices import CompanyKind, Role
-    from spatial.models import Membership
-    from spatial.services import company_create
-    from tests.factories import UserFactory
-
     settings.BIM_IMPORT_RUNNER = "celery"
-    company = company_create(code="BIM-CQ", name="任务队列测试公司", kind=CompanyKind.GROUP)
-    user = UserFactory(username="bim_celery")
-    Membership.objects.create(user=user, company=company, role=Role.ASSET_MANAGER)
-    site = hefei_site(company, "BIM-CQ-S")
+    user, site = importer_and_site("BIM-CQ", "任务队列测试公司")
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     # when: the upload commits, its job's id goes to Redis ...
     response = _post(api(user), site)
@@ -151,16 +143,9 @@ def test_an_upload_with_the_celery_runner_is_run_by_a_worker(api, settings, queu
 def test_the_sweep_sends_queued_jobs_again_and_a_repeated_message_runs_once(api, settings, queue):
     # given: a job queued while no message reached the workers (say, Redis restarted)
     from bim import tasks
-    from spatial.choices import CompanyKind, Role
-    from spatial.models import Membership
-    from spatial.services import company_create
-    from tests.factories import UserFactory
 
     settings.BIM_IMPORT_RUNNER = "worker"  # the upload sends nothing
-    company = company_create(code="BIM-SW", name="补发测试公司", kind=CompanyKind.GROUP)
-    user = UserFactory(username="bim_sweep")
-    Membership.objects.create(user=user, company=company, role=Role.ASSET_MANAGER)
-    site = hefei_site(company, "BIM-SW-S")
+    user, site = importer_and_site("BIM-SW", "补发测试公司")
     response = _post(api(user), site)
     job_id = response.json()["id"]
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)

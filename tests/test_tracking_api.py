@@ -7,9 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.gis.geos import Point
 
-from spatial.choices import Role
-from spatial.models import Membership
-from tests.factories import AssetFactory, RoadFactory, SiteFactory, UserFactory, offset, rect
+from tests.factories import AssetFactory, RoadFactory, SiteFactory, offset, rect
 from tests.tracking_support import clean_history  # noqa: F401 - autouse fixture
 from tracking import services
 from tracking.choices import DeviceKind, GeofenceKind, RuleKind
@@ -20,13 +18,6 @@ from tracking.models import Alert, Geofence, RejectedMessage
 pytestmark = pytest.mark.django_db
 CORNER = (117.2005, 31.8005)
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture
-def field_a(tree):
-    user = UserFactory(username="field_a")
-    Membership.objects.create(user=user, company=tree.sub_a, role=Role.FIELD_STAFF)
-    return user
 
 
 @pytest.fixture

@@ -9,22 +9,13 @@ from io import BytesIO
 import pytest
 from openpyxl import load_workbook
 
-from spatial.choices import Role
-from spatial.models import Membership
-from tests.factories import UserFactory, rect
+from tests.factories import rect
 from tracking import services
 from tracking.choices import DeviceKind, GeofenceKind, Level, RuleKind
 from tracking.models import Alert
 
 CORNER = (117.2005, 31.8005)
 NOW = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def field_a(tree):
-    user = UserFactory(username="field_a")
-    Membership.objects.create(user=user, company=tree.sub_a, role=Role.FIELD_STAFF)
-    return user
 
 
 @pytest.fixture

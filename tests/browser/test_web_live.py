@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.browser.conftest import log_in
-from tests.factories import PASSWORD, UserFactory, offset, rect
+from tests.factories import PASSWORD, offset, rect
 from tests.tracking_support import (  # noqa: F401 - clean_history is an autouse fixture
     Publisher,
     WorkerProcess,
@@ -29,16 +29,6 @@ pytestmark = [
 CORNER = (117.2005, 31.8005)
 INSIDE = offset(*CORNER, 100, 100)
 OUTSIDE = offset(*CORNER, 500, 100)
-
-
-@pytest.fixture
-def field_a(tree):
-    from spatial.choices import Role
-    from spatial.models import Membership
-
-    user = UserFactory(username="field_a")
-    Membership.objects.create(user=user, company=tree.sub_a, role=Role.FIELD_STAFF)
-    return user
 
 
 @pytest.fixture
