@@ -22,7 +22,7 @@ import hashlib
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -40,7 +40,7 @@ from django.db import connections, models
 from django.db.models import F, Func, Subquery, Value
 from django.db.models.functions import Cast
 from django.db.models.signals import post_delete, post_save
-from django.http import HttpResponse, HttpResponseNotModified
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.urls import get_script_prefix, path, re_path, reverse
 from django.utils.cache import parse_etags, patch_vary_headers
 from django.utils.translation import gettext_lazy as _
@@ -65,6 +65,8 @@ WEB_MERCATOR_SPAN = 2 * math.pi * 6378137  # EPSG:3857 world width in metres
 #: Tiles are per user, so only the browser may keep them; the ETag makes revalidation cheap.
 CACHE_SECONDS = 300
 VARY = ("Cookie", "Authorization")
+#: A tile's address below /tiles/, for the URLconf and TileFastPathMiddleware alike.
+TILE_ROUTE = r"(?P<layer>[^/]+)/(?P<z>[^/]+)/(?P<x>[^/]+)/(?P<y>[^/]+)\.pbf$"
 
 
 # -- the layers --------------------------------------------------------------------------------
@@ -757,10 +759,11 @@ def _credentials_key(request) -> bytes | None:
 
 
 class _Remembered:
-    """An authentication whose users are kept in `users` by `key(request)`."""
+    """An authentication whose users are kept in `users` by `key(request)` (a subclass
+    sets both)."""
 
     users: _KnownUsers
-    key = staticmethod(lambda request: None)
+    key: Callable[[HttpRequest], object]
 
     def authenticate(self, request):
         key = self.key(request._request)
@@ -886,9 +889,7 @@ class TileFastPathMiddleware:
         if self.pattern is None:
             # Where web/urls.py mounts the tiles, without the script prefix (path_info).
             index = reverse("tiles:index").removeprefix(get_script_prefix().rstrip("/"))
-            self.pattern = re.compile(
-                rf"^{re.escape(index)}(?P<layer>[^/]+)/(?P<z>[^/]+)/(?P<x>[^/]+)/(?P<y>[^/]+)\.pbf$"
-            )
+            self.pattern = re.compile(rf"^{re.escape(index)}{TILE_ROUTE}")
         match = self.pattern.match(request.path_info)
         if match is None:
             return None
@@ -982,10 +983,6 @@ urlpatterns = [
     path("", TileIndexView.as_view(), name="index"),
     path("layers.json", TileIndexView.as_view(), name="layers"),
     re_path(r"^(?P<layer>[^/]+)\.json$", TileJSONView.as_view(), name="tilejson"),
-    re_path(
-        r"^(?P<layer>[^/]+)/(?P<z>[^/]+)/(?P<x>[^/]+)/(?P<y>[^/]+)\.pbf$",
-        TileView.as_view(),
-        name="tile",
-    ),
+    re_path(rf"^{TILE_ROUTE}", TileView.as_view(), name="tile"),
     re_path(r"^(?P<rest>.*)$", TileNotFoundView.as_view(), name="not-found"),
 ]
