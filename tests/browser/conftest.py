@@ -79,3 +79,11 @@ def log_in(page, base_url: str, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("form.login button[type=submit]")
     page.wait_for_url(f"{base_url}/")
+
+
+def shows_text(locator) -> None:
+    """Wait until the element shows some text. The page fills an error box after the
+    response arrives, so reading it right after `expect_response` races the page's script."""
+    from playwright.sync_api import expect
+
+    expect(locator).to_have_text(re.compile(r"\S"))

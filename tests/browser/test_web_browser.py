@@ -8,7 +8,7 @@ import json
 import pytest
 
 from leasing.models import Lease
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, shows_text
 from tests.factories import PASSWORD, offset, origin, rect
 from tests.web_portfolio import portfolio_build
 
@@ -101,8 +101,8 @@ def test_lease_draft_errors_name_the_field(pf, agent_a, live_server, watched):
         page.click("[data-testid=lease-form] button[type=submit]")
     # then
     assert answer.value.status == 400
-    assert page.locator("[data-error-for=tenant]").inner_text() != ""
-    assert page.locator("[data-error-for=number]").inner_text() != ""
+    shows_text(page.locator("[data-error-for=tenant]"))
+    shows_text(page.locator("[data-error-for=number]"))
     assert not Lease.objects.filter(lines__unit=pf.vacant).exists()
     # a 400 from the API is logged by Chromium as a failed resource; nothing else may be
     watched.errors = [e for e in watched.errors if "400" not in e]

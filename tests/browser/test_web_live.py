@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, shows_text
 from tests.factories import PASSWORD, offset, rect
 from tests.tracking_support import (  # noqa: F401 - clean_history is an autouse fixture
     Publisher,
@@ -113,7 +113,7 @@ def test_alerts_page_closes_an_alert_only_with_a_note(tree, fenced, field_a, liv
         row.locator("button[data-action=close]").click()
     # then: refused, the reason shown, the alert still open
     assert answer.value.status == 400
-    assert page.locator("#alert-error").inner_text() != ""
+    shows_text(page.locator("#alert-error"))
     assert Alert.objects.get(pk=alert_id).status == "open"
     # when: closed with a note
     row.locator("input[name=note]").fill("已找回车辆")
