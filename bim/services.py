@@ -6,6 +6,7 @@ run in one transaction, so a bad file or a failed check leaves the database as i
 job row records the outcome either way.
 """
 
+import functools
 import gc
 import hashlib
 import logging
@@ -33,7 +34,7 @@ from bim.models import IfcImport
 from bim.writer import Writer, messages
 from portfolio.models import Asset
 from spatial import access
-from spatial.models import Site, Unit
+from spatial.models import Company, Site, Unit
 from spatial.validators import validate_code
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,39 @@ def _digest(handle) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+class _Digesting(File):
+    """The upload as the storage reads it (`chunks`), hashed on the way: the file is read
+    once, not once to hash and once to store."""
+
+    def __init__(self, upload: File):
+        super().__init__(upload, upload.name)
+        self.digest = hashlib.sha256()
+        self.read_size = 0
+
+    def chunks(self, chunk_size=None):
+        for chunk in super().chunks(chunk_size):
+            self.digest.update(chunk)
+            self.read_size += len(chunk)
+            yield chunk
+
+
+def _store(job: IfcImport, name: str, upload: File) -> None:
+    """Save the upload as the job's file and record its size and SHA-256. An upload already
+    on disk (a large one, which Django spools to a temporary file) is moved, not copied, and
+    hashed on its own; so is one the storage did not read through `chunks` (all of it)."""
+    if hasattr(upload, "temporary_file_path"):
+        job.sha256, job.size = _digest(upload)
+        job.file.save(name, upload, save=False)
+        return
+    digesting = _Digesting(upload)
+    job.file.save(name, digesting, save=False)
+    size = upload.size
+    if size is not None and digesting.read_size == size:
+        job.sha256, job.size = digesting.digest.hexdigest(), size
+    else:
+        job.sha256, job.size = _digest(upload)
+
+
 def ifc_import_create(
     *,
     site: Site,
@@ -157,14 +191,11 @@ def ifc_import_create(
         check_stream(upload, size)
     except IfcFileError as exc:
         raise ValidationError({"file": [str(exc)]}) from exc
-    sha256, size = _digest(upload)
     name = Path(upload.name or "model.ifc").name
     job = IfcImport(
         company_id=site.company_id,
         site=site,
         original_name=name[:255],
-        size=size,
-        sha256=sha256,
         anchor_lon=anchor[0] if anchor else None,
         anchor_lat=anchor[1] if anchor else None,
         rotation_deg=rotation_deg,
@@ -173,9 +204,12 @@ def ifc_import_create(
         building_code=building_code,
         created_by=user,
     )
-    # The relations are the site's and the user's own; the constraints were checked above.
-    job.clean_fields(exclude=["file", "company", "site", "building", "created_by"])
-    job.file.save(name, upload, save=False)
+    # The relations are the site's and the user's own; the constraints were checked above;
+    # the size and the digest are the file's, known once it is stored.
+    job.clean_fields(
+        exclude=["file", "company", "site", "building", "created_by", "size", "sha256"]
+    )
+    _store(job, name, upload)
     try:
         job.save()
     except (IntegrityError, OSError):
@@ -387,14 +421,7 @@ def _model_import(
     read_seconds = time.perf_counter() - started
     progress(75, "writing floors, units and assets")
     with transaction.atomic():
-        # The company comes along (asset codes and coding rules need it); the site's own
-        # outline does not (a surveyed boundary can be large).
-        site = (
-            Site.objects.select_for_update(of=("self",))
-            .select_related("company")
-            .defer("geom")
-            .get(pk=site.pk)
-        )
+        site = _site_locked(site.pk)
         writer = Writer(
             site=site,
             model=model,
@@ -415,6 +442,41 @@ def _model_import(
     }
     progress(100, "done")
     return report
+
+
+def _site_locked(pk: int) -> Site:
+    """The site, row-locked until the import commits, with its company (asset codes and
+    coding rules need it) but without its outline (a surveyed boundary can be large): what
+    `Site.objects.select_for_update(of=("self",)).select_related("company").defer("geom")
+    .get(pk=pk)` reads, from a statement built once (compiling that queryset takes longer
+    than running it)."""
+    statement, site_fields, company_fields = _site_lock_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise ValidationError({"site": [_("The site of this import no longer exists.")]})
+    n = len(site_fields)
+    site = Site.from_db(connection.alias, site_fields, row[:n])
+    company = Company.from_db(connection.alias, company_fields, row[n:])
+    Site._meta.get_field("company").set_cached_value(site, company)
+    return site
+
+
+@functools.cache
+def _site_lock_statement() -> tuple[str, list[str], list[str]]:
+    quote = connection.ops.quote_name
+    site_fields = [f for f in Site._meta.concrete_fields if f.name != "geom"]
+    company_fields = list(Company._meta.concrete_fields)
+    columns = [f"s.{quote(f.column)}" for f in site_fields]
+    columns += [f"c.{quote(f.column)}" for f in company_fields]
+    statement = (
+        f"SELECT {', '.join(columns)} FROM {quote(Site._meta.db_table)} AS s "  # noqa: S608
+        f"JOIN {quote(Company._meta.db_table)} AS c ON c.{quote(Company._meta.pk.column)} = "
+        f"s.{quote(Site._meta.get_field('company').column)} "
+        f"WHERE s.{quote(Site._meta.pk.column)} = %s FOR UPDATE OF s"
+    )
+    return statement, [f.attname for f in site_fields], [f.attname for f in company_fields]
 
 
 def choose_frame(

@@ -4,14 +4,20 @@ re-import takes none); the garbage collector is given back; the job writes its p
 only now and then; a job is claimed by one statement."""
 
 import gc
+import hashlib
 import math
 from decimal import Decimal
+from pathlib import Path
 
+import psycopg
 import pytest
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import IntegrityError, connection
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
+from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bim import services
@@ -19,7 +25,7 @@ from bim.bulk import InsertBatch
 from bim.choices import ImportStatus
 from bim.models import BimModel, BimSpace, IfcImport
 from portfolio.models import Asset
-from spatial.models import Building, Floor, Unit
+from spatial.models import Building, Floor, Site, Unit
 from tests.factories import BuildingFactory, FloorFactory, UnitFactory, unit_slot
 from tests.test_bim_support import (
     HEFEI,
@@ -239,3 +245,96 @@ def test_progress_is_written_at_most_twice_a_second_and_never_before_the_end(sit
     assert stored() == (40, "geometry")
     finished = services.ifc_import_run(job)
     assert (finished.status, stored()[0]) == (ImportStatus.SUCCEEDED, 100)
+
+
+# -- the upload stored and the site locked -------------------------------------------------
+
+
+def _stored_digest(job: IfcImport) -> str:
+    with job.file.open("rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def test_upload_in_memory_is_stored_and_hashed_in_one_read(site_a, monkeypatch):
+    data = sample(HOM).read_bytes()
+    hashed = []
+    monkeypatch.setattr(services, "_digest", lambda handle: hashed.append(handle) or ("", 0))
+    job = services.ifc_import_create(
+        site=site_a, upload=SimpleUploadedFile(HOM, data), anchor=HEFEI
+    )
+    job.refresh_from_db()
+    assert hashed == []  # no second read
+    assert (job.size, job.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert _stored_digest(job) == job.sha256
+
+
+def test_upload_spooled_to_disk_is_moved_and_hashed(site_a):
+    data = sample(HOM).read_bytes()
+    upload = TemporaryUploadedFile(HOM, "application/octet-stream", len(data), None)
+    upload.write(data)
+    upload.flush()
+    spooled = Path(upload.temporary_file_path())
+    job = services.ifc_import_create(site=site_a, upload=upload, anchor=HEFEI)
+    job.refresh_from_db()
+    assert (job.size, job.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert not spooled.exists()  # moved into the storage, not copied
+    assert _stored_digest(job) == job.sha256
+    upload.close()  # as Django closes a request's uploads
+
+
+class _WholeReadStorage(FileSystemStorage):
+    """A storage that reads the content whole (as object stores' clients do), not in
+    chunks."""
+
+    def _save(self, name, content):
+        return super()._save(name, ContentFile(content.read()))
+
+
+def test_upload_to_a_storage_that_reads_it_whole_is_still_hashed(site_a, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": f"{__name__}._WholeReadStorage",
+                    "OPTIONS": {"location": str(settings.MEDIA_ROOT)}},
+    }  # fmt: skip
+    data = sample(HOM).read_bytes()
+    job = services.ifc_import_create(
+        site=site_a, upload=SimpleUploadedFile(HOM, data), anchor=HEFEI
+    )
+    assert isinstance(job.file.storage._wrapped, _WholeReadStorage)
+    job.refresh_from_db()
+    assert (job.size, job.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_site_is_read_with_its_company_in_one_locking_statement(tree, django_assert_num_queries):
+    site = hefei_site(tree.sub_a)
+    with transaction.atomic():
+        with django_assert_num_queries(1):
+            locked = services._site_locked(site.pk)
+            assert locked.company.path == tree.sub_a.path  # read with it, no query
+        assert (locked.pk, locked.code, locked.company_id) == (site.pk, site.code, tree.sub_a.pk)
+        assert locked.get_deferred_fields() == {"geom"}
+        # another connection cannot lock the row while the import holds it
+        with psycopg.connect(**_connection_params()) as other:
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(
+                    "SELECT 1 FROM spatial_site WHERE id = %s FOR UPDATE NOWAIT", [site.pk]
+                )
+
+
+def _connection_params() -> dict:
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return params
+
+
+def test_import_into_a_site_that_does_not_exist_names_the_site_and_writes_nothing(site_a):
+    missing = Site(pk=site_a.pk + 1000)
+    with pytest.raises(ValidationError) as raised:
+        services.model_import(
+            path=sample(HOM), site=missing, options=services.ImportOptions(anchor=HEFEI),
+            today=timezone.localdate(),
+        )  # fmt: skip
+    assert list(raised.value.message_dict) == ["site"]
+    assert not Building.objects.exists()

@@ -8,7 +8,7 @@ attribute and property values are multiplied by the project's unit scales.
 
 import math
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +45,6 @@ AREA_SOURCES: tuple[tuple[str, str, str], ...] = (
     ("ArchiCADQuantities", "Net Area", "net"),
     ("ArchiCADQuantities", "Area", "gross"),
 )
-QUANTITY_SETS = ("Qto_SpaceBaseQuantities", "BaseQuantities")
 
 #: Properties that tell what a space is used for, beside its names and type.
 USE_PROPERTIES = (
@@ -822,9 +821,3 @@ def _site_reference(ifc_file, buildings, scale: float) -> SiteReference | None:
         origin_xy=(float(origin[0]), float(origin[1])),
     )
 
-
-def group_by_storey(model: ModelData) -> dict[str, list[SpaceData]]:
-    out: dict[str, list[SpaceData]] = defaultdict(list)
-    for space in model.spaces:
-        out[space.storey_id].append(space)
-    return out
