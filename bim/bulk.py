@@ -80,36 +80,15 @@ class InsertBatch:
             self._params.extend(params)
             self._objs.extend(objs)
             return
-        historical = _historical(model)
-        tracked = {f.attname for f in historical.tracked_fields}
-        source = {f.attname: f for f in _columns(model)}
-        fixed = {
+        template, fixed = _history_insert(model)
+        given = {
             "history_date": timezone.now(),
             "history_user_id": user.pk if user is not None else None,
             "history_change_reason": reason,
             "history_type": "+",
         }
-        quote = connection.ops.quote_name
-        targets, values = [], []
-        for field in _columns(historical):
-            name = field.attname
-            if field is historical._meta.pk:
-                continue  # its own sequence
-            targets.append(quote(field.column))
-            if name in fixed:
-                values.append("%s")
-                params.append(fixed[name])
-            elif name in tracked and name in source:
-                values.append(quote(source[name].column))
-            else:
-                raise ValueError(f"{historical._meta.label}.{name}: no value for it")
-        pk = quote(model._meta.pk.column)
-        self._queries.append(
-            f"i{n} AS ({insert} RETURNING *), "  # noqa: S608 - the models' own names, quoted
-            f"h{n} AS (INSERT INTO {quote(historical._meta.db_table)} ({', '.join(targets)}) "
-            f"SELECT {', '.join(values)} FROM i{n} ORDER BY {pk})"
-        )
-        self._params.extend(params)
+        self._queries.append(template.format(n=n, insert=insert))
+        self._params.extend([*params, *(given[name] for name in fixed)])
         self._objs.extend(objs)
 
     def flush(self) -> None:
@@ -127,6 +106,38 @@ class InsertBatch:
 
 
 @cache
+def _history_insert(model: type[Model]) -> tuple[str, list[str]]:
+    """The WITH queries that insert rows of `model` ({insert}) and their historical rows
+    from what they return, as a template for the query number {n}; and the names of the
+    historical fields given as parameters (the history's date, user, reason and type), in
+    order. Built once per model: the historical model has dozens of fields."""
+    historical = _historical(model)
+    tracked = {f.attname for f in historical.tracked_fields}
+    source = {f.attname: f for f in _columns(model)}
+    quote = connection.ops.quote_name
+    targets, values, fixed = [], [], []
+    for field in _columns(historical):
+        name = field.attname
+        if field is historical._meta.pk:
+            continue  # its own sequence
+        targets.append(quote(field.column))
+        if name in ("history_date", "history_user_id", "history_change_reason", "history_type"):
+            values.append("%s")
+            fixed.append(name)
+        elif name in tracked and name in source:
+            values.append(quote(source[name].column))
+        else:
+            raise ValueError(f"{historical._meta.label}.{name}: no value for it")
+    pk = quote(model._meta.pk.column)
+    template = (
+        "i{n} AS ({insert} RETURNING *), "  # noqa: S608 - the models' own names, quoted
+        f"h{{n}} AS (INSERT INTO {quote(historical._meta.db_table)} ({', '.join(targets)}) "
+        f"SELECT {', '.join(values)} FROM i{{n}} ORDER BY {pk})"
+    )
+    return template, fixed
+
+
+@cache
 def _historical(model: type[Model]) -> type[Model]:
     """The model's historical model (simple-history's manager builds itself anew on every
     access, with a walk over its queryset's methods)."""
@@ -135,13 +146,20 @@ def _historical(model: type[Model]) -> type[Model]:
 
 def _insert(model: type[Model], objs: Sequence[Model], *, ids: bool) -> tuple[str, list]:
     """The INSERT … SELECT of `objs` from one JSON parameter, and its parameters."""
-    fields = _columns(model)
     if ids:
         _assign_ids(model, objs)
-    else:
-        fields = [f for f in fields if f is not model._meta.pk]
-    converters = [(field.column, _converter(field)) for field in fields]
+    statement, converters = _insert_statement(model, ids)
     rows = [{column: convert(obj) for column, convert in converters} for obj in objs]
+    return statement, [json.dumps(rows, default=_json_default, allow_nan=False)]
+
+
+@cache
+def _insert_statement(model: type[Model], ids: bool) -> tuple[str, list]:
+    """The INSERT of `model`'s rows from one JSON parameter, and how each column's value is
+    made (built once per model)."""
+    fields = _columns(model)
+    if not ids:
+        fields = [f for f in fields if f is not model._meta.pk]
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(f.column) for f in fields)
@@ -149,7 +167,7 @@ def _insert(model: type[Model], objs: Sequence[Model], *, ids: bool) -> tuple[st
         f"INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608 - the model's own names
         f"FROM json_populate_recordset(NULL::{table}, %s::json)"
     )
-    return statement, [json.dumps(rows, default=_json_default, allow_nan=False)]
+    return statement, [(field.column, _converter(field)) for field in fields]
 
 
 def _json_default(value):

@@ -820,4 +820,3 @@ def _site_reference(ifc_file, buildings, scale: float) -> SiteReference | None:
         true_north=true_north,
         origin_xy=(float(origin[0]), float(origin[1])),
     )
-
