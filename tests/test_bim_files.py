@@ -16,7 +16,7 @@ from bim.choices import ImportStatus
 from bim.ifc.reader import read_model
 from bim.models import IfcImport
 from portfolio.models import Asset
-from spatial.models import Floor, Unit
+from spatial.models import Building, Floor, Unit
 from tests.factories import CodingRuleFactory
 from tests.test_bim_support import (
     HEFEI,
@@ -178,6 +178,8 @@ def test_command_imports_a_model_and_prints_the_report(capsys, site_a):
     job = IfcImport.objects.get()
     assert (job.status, job.progress, job.created_by) == (ImportStatus.SUCCEEDED, 100, None)
     assert job.report["counts"]["units"]["added"] == 11
+    assert job.building_id == job.report["building"]["id"] == Building.objects.get().pk
+    assert job.finished_at is not None and job.finished_at == job.heartbeat_at
 
 
 def test_command_refuses_an_unknown_site_and_a_bad_anchor(site_a):
