@@ -298,7 +298,7 @@ class Writer:
                 )
             footprints.append(polygon)
         outlines = [ifc_geometry.outline(s.footprint for s in st.spaces) for st in storeys]
-        building = ifc_geometry.outline(o for o in outlines if o is not None)
+        building = ifc_geometry.building_outline(outlines)
         if building is None:
             raise IfcFileError("No storey of the building has a space with geometry.")
         local = footprints + [o if o is not None else Polygon() for o in outlines] + [building]
