@@ -19,12 +19,15 @@ call.
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
+from typing import Any
 from uuid import UUID
 
+import psycopg
 from django.contrib.gis.db.models import GeometryField
 from django.db import connection, models
 from django.db.models import Model
@@ -45,6 +48,12 @@ class InsertBatch:
     inserts of a small model. Django's foreign keys are checked at commit, so the order of
     the inserts within the statement does not matter.
 
+    Within `sending()`, the connection is in psycopg's pipeline mode: `send` and `execute`
+    put a statement on its way without waiting for it, and the database runs it while
+    Python makes the next rows; `wait` (and `flush`, and leaving `sending`) then takes in
+    the results, raising what the database refused as Django's errors. Any other query made
+    through Django meanwhile waits for them first, so nothing sees the connection busy.
+
     Objects without an id get one from their table's sequence when they are added (one
     query per call); give them ids beforehand to save those queries too."""
 
@@ -52,6 +61,67 @@ class InsertBatch:
         self._queries: list[str] = []
         self._params: list = []
         self._objs: list[Model] = []
+        self._sending = False
+        self._pipeline = None  # the connection's pipeline while statements are on their way
+
+    @contextmanager
+    def sending(self) -> Iterator["InsertBatch"]:
+        """Send statements as they are made (see the class); everything queued is flushed at
+        the end. Without pipeline support in the libpq at hand, statements run as before."""
+        if not psycopg.Pipeline.is_supported():
+            yield self
+            self.flush()
+            return
+        with connection.execute_wrapper(self._wait_first):
+            self._sending = True
+            try:
+                yield self
+                self.flush()
+            finally:
+                self._sending = False
+                self._leave(quietly=True)  # after an error: what was on its way is dropped
+
+    def execute(self, statement: str, params: Sequence) -> Any:
+        """Run one statement and return its cursor: within `sending` it is sent and not
+        waited for (read the cursor after `wait`), else it runs now."""
+        if not self._sending:
+            cursor = connection.cursor()
+            cursor.execute(statement, params)
+            return cursor
+        connection.ensure_connection()
+        raw = connection.connection
+        if self._pipeline is None:
+            self._pipeline = raw.pipeline()
+            self._pipeline.__enter__()
+        cursor = raw.cursor()
+        with connection.wrap_database_errors:
+            cursor.execute(statement, params)
+        return cursor
+
+    def send(self) -> None:
+        """Put what was queued on its way, as one statement, without waiting for it (within
+        `sending`; outside, it waits for `flush`)."""
+        if self._sending:
+            self._execute_queued()
+
+    def wait(self) -> None:
+        """Take in the results of what was sent, raising what the database refused."""
+        self._leave(quietly=False)
+
+    def _leave(self, *, quietly: bool) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is None:
+            return
+        if quietly:  # an error is on its way up already; the transaction is rolled back
+            dropped = _Dropped()
+            pipeline.__exit__(_Dropped, dropped, None)
+            return
+        with connection.wrap_database_errors:
+            pipeline.__exit__(None, None, None)
+
+    def _wait_first(self, execute, sql, params, many, context):
+        self.wait()
+        return execute(sql, params, many, context)
 
     def __bool__(self) -> bool:
         return bool(self._queries)
@@ -92,17 +162,24 @@ class InsertBatch:
         self._objs.extend(objs)
 
     def flush(self) -> None:
-        """Send what was queued (nothing when nothing was)."""
+        """Send what was queued (nothing when nothing was) and wait for all that was sent."""
+        self._execute_queued()
+        self.wait()
+
+    def _execute_queued(self) -> None:
         if not self._queries:
             return
         statement = f"WITH {', '.join(self._queries)} SELECT 1"
         params, objs = self._params, self._objs
         self._queries, self._params, self._objs = [], [], []
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
+        self.execute(statement, params).close()
         for obj in objs:
             obj._state.adding = False
             obj._state.db = connection.alias
+
+
+class _Dropped(Exception):
+    """Given to a pipeline left after an error, so that it drops its results quietly."""
 
 
 @cache

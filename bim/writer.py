@@ -16,6 +16,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -144,10 +145,26 @@ class Writer:
     # -- the building --------------------------------------------------------------------
 
     def write_building(self, data: BuildingData) -> None:
+        """The building's rows: its statements are sent as they are made (InsertBatch's
+        pipeline), so the database runs the probe while the geometry is placed, and each
+        table's inserts while the next table's rows are made."""
+        with self.inserts.sending():
+            self._write_building(data)
+
+    def _write_building(self, data: BuildingData) -> None:
         storeys = sorted(data.storeys, key=lambda s: s.elevation)
         levels = _levels(storeys)
+        probed = self._probe(data, storeys, levels)
+        # Where the model goes does not depend on the database unless it can only go where
+        # the previous import put it: placed meanwhile when it can be.
+        try:
+            chosen = self.frame_for(None)
+        except ValidationError:
+            chosen = None
+        placed_at = len(self.warnings)  # the frame's warnings go before the placing's
+        placement = self._place(*chosen[:2], storeys) if chosen is not None else None
         existing = None
-        if self._probe(data, storeys, levels):
+        if probed():
             existing = (
                 Building.objects.select_for_update(of=("self",))
                 .select_related("company")
@@ -169,26 +186,34 @@ class Writer:
                     ]
                 }
             )
-        previous = None
-        if existing is not None:
-            stored = BimModel.objects.filter(building=existing).values_list("frame", flat=True)
-            if stored and stored[0]:
-                previous = georef.Frame.from_dict(stored[0])
-        frame, method, warnings = self.frame_for(previous)
-        self.warnings.extend(warnings)
-        placement = self._place(frame, method, storeys)
+        if chosen is None:
+            previous = None
+            if existing is not None:
+                stored = BimModel.objects.filter(building=existing).values_list("frame", flat=True)
+                if stored and stored[0]:
+                    previous = georef.Frame.from_dict(stored[0])
+            chosen = self.frame_for(previous)
+            placement = self._place(*chosen[:2], storeys)
+        frame, _method, warnings = chosen
+        self.warnings[placed_at:placed_at] = warnings
 
         building = self._write_building_row(data, existing, placement, storeys, levels)
         floors = self._write_floors(building, storeys, levels, placement)
+        self.inserts.send()
         units = self._write_units(building, storeys, floors, placement)
+        self.inserts.send()
         self._write_assets(building, floors, units, frame)
+        self.inserts.send()
         self._remove_missing(building, floors, units)
         self._write_model(building, placement, storeys, units)
         self.inserts.flush()
 
-    def _probe(self, data: BuildingData, storeys: list[StoreyData], levels: list[int]) -> bool:
-        """Ask at once what the writes would otherwise ask one query at a time, and return
-        whether the building exists: which of the codes a first import would give (the
+    def _probe(
+        self, data: BuildingData, storeys: list[StoreyData], levels: list[int]
+    ) -> Callable[[], bool]:
+        """Ask at once what the writes would otherwise ask one query at a time; the question
+        is sent, and the function returned takes in the answer and says whether the building
+        exists. It asks which of the codes a first import would give (the
         building's, its floors', units' and assets') are taken, whether any unit or asset
         has one of the model's GlobalIds, whether a coding rule could apply, the categories
         of the equipment; and for a new building, ids for the rows a first import inserts
@@ -242,28 +267,35 @@ class Writer:
             "CASE WHEN b.found THEN NULL ELSE ARRAY(SELECT nextval(pg_get_serial_sequence(%s, %s))"
             " FROM generate_series(1, %s)) END"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT b.found, {codes(Building)}, {codes(Floor)}, {codes(Unit)}, "  # noqa: S608
-                f"{codes(Asset)}, "
-                f"EXISTS(SELECT 1 FROM {table(Unit)} WHERE bim_global_id = ANY(%s)), "
-                f"EXISTS(SELECT 1 FROM {table(Asset)} WHERE bim_global_id = ANY(%s)), "
-                f"EXISTS(SELECT 1 FROM {table(CodingRule)} WHERE is_active "
-                "AND (company_id IS NULL OR company_id = ANY(%s))), "
-                f"(SELECT json_agg(c)::text FROM {table(Category)} AS c WHERE code = ANY(%s)), "
-                f"{', '.join([ids] * len(new_rows))} "
-                f"FROM (SELECT EXISTS(SELECT 1 FROM {table(Building)} "
-                "WHERE bim_global_id = %s) AS found) AS b",
-                [
-                    [building_code], list(floor_codes.values()), unit_codes, asset_codes,
-                    space_ids, element_ids, company_ids,
-                    sorted({e.category_code for e in self.model.elements}),
-                    *(v for m, n in new_rows.items()
-                      for v in (m._meta.db_table, m._meta.pk.column, n)),
-                    data.global_id,
-                ],
-            )  # fmt: skip
-            row = cursor.fetchone()
+        cursor = self.inserts.execute(
+            f"SELECT b.found, {codes(Building)}, {codes(Floor)}, {codes(Unit)}, "  # noqa: S608
+            f"{codes(Asset)}, "
+            f"EXISTS(SELECT 1 FROM {table(Unit)} WHERE bim_global_id = ANY(%s)), "
+            f"EXISTS(SELECT 1 FROM {table(Asset)} WHERE bim_global_id = ANY(%s)), "
+            f"EXISTS(SELECT 1 FROM {table(CodingRule)} WHERE is_active "
+            "AND (company_id IS NULL OR company_id = ANY(%s))), "
+            f"(SELECT json_agg(c)::text FROM {table(Category)} AS c WHERE code = ANY(%s)), "
+            f"{', '.join([ids] * len(new_rows))} "
+            f"FROM (SELECT EXISTS(SELECT 1 FROM {table(Building)} "
+            "WHERE bim_global_id = %s) AS found) AS b",
+            [
+                [building_code], list(floor_codes.values()), unit_codes, asset_codes,
+                space_ids, element_ids, company_ids,
+                sorted({e.category_code for e in self.model.elements}),
+                *(v for m, n in new_rows.items()
+                  for v in (m._meta.db_table, m._meta.pk.column, n)),
+                data.global_id,
+            ],
+        )  # fmt: skip
+        asked = (building_code, floor_codes, unit_codes, asset_codes, new_rows, company)
+        return lambda: self._probed(cursor, *asked)
+
+    def _probed(
+        self, cursor, building_code, floor_codes, unit_codes, asset_codes, new_rows, company
+    ) -> bool:
+        self.inserts.wait()
+        row = cursor.fetchone()
+        cursor.close()
         exists, *taken, self.units_exist, self.assets_exist, rules, categories = row[:9]
         self._id_pools = {  # reversed: taken from the end
             model: list(reversed(pool or ())) for model, pool in zip(new_rows, row[9:], strict=True)

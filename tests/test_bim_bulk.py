@@ -24,6 +24,7 @@ from bim import services
 from bim.bulk import InsertBatch
 from bim.choices import ImportStatus
 from bim.models import BimModel, BimSpace, IfcImport
+from bim.writer import Writer
 from portfolio.models import Asset
 from spatial.models import Building, Floor, Site, Unit
 from tests.factories import BuildingFactory, FloorFactory, UnitFactory, unit_slot
@@ -121,7 +122,107 @@ def test_batch_raises_what_the_database_refuses(tree):
         batch.flush()
 
 
+def _in_flight() -> bool:
+    """Whether the connection has statements on their way (psycopg's pipeline mode)."""
+    return connection.connection.pgconn.pipeline_status != 0
+
+
+def _model_of(unit) -> BimModel:
+    return BimModel(building=unit.building, schema="IFC4", length_unit="metre",
+                    georef_method="anchor", frame={})  # fmt: skip
+
+
+def test_sent_statements_are_on_their_way_until_waited_for(tree):
+    unit = UnitFactory(floor__building__site__company=tree.sub_a)
+    batch = InsertBatch()
+    with batch.sending():
+        cursor = batch.execute("SELECT count(*) FROM bim_bimmodel", [])
+        batch.add(BimModel, [_model_of(unit)])
+        batch.send()
+        assert _in_flight() and not batch  # sent, not awaited
+        batch.wait()
+        assert not _in_flight()
+        assert cursor.fetchone() == (0,)  # the answer was asked before the insert
+    assert BimModel.objects.filter(building=unit.building).count() == 1
+
+
+def test_a_query_made_meanwhile_sees_what_was_sent(tree):
+    unit = UnitFactory(floor__building__site__company=tree.sub_a)
+    model = _model_of(unit)
+    batch = InsertBatch()
+    with batch.sending():
+        batch.add(BimModel, [model])
+        batch.send()
+        assert _in_flight()
+        assert BimModel.objects.filter(pk=model.pk).exists()  # waited for it first
+        assert not _in_flight()
+
+
+def test_leaving_sending_sends_and_waits_for_what_is_queued(tree):
+    unit = UnitFactory(floor__building__site__company=tree.sub_a)
+    model = _model_of(unit)
+    batch = InsertBatch()
+    with batch.sending():
+        batch.add(BimModel, [model])  # queued, never sent by hand
+    assert not _in_flight() and not model._state.adding
+    assert BimModel.objects.filter(pk=model.pk).exists()
+
+
+def test_a_refused_statement_is_raised_as_djangos_error_when_waited_for(tree):
+    building = BuildingFactory(site__company=tree.sub_a)
+    twin = Building(code=building.code, name="重复", site=building.site, company=building.company,
+                    geom=building.geom.hexewkb.decode("ascii"), use="office")  # fmt: skip
+    batch = InsertBatch()
+    with pytest.raises(IntegrityError, match="duplicate key"):
+        with transaction.atomic(), batch.sending():
+            batch.add(Building, [twin], history=True)
+            batch.send()  # no error yet: on its way
+            batch.wait()
+    assert not _in_flight()
+    assert Building.objects.filter(code=building.code).count() == 1  # the connection works
+
+
+def test_a_refused_statement_surfaces_at_the_next_query_made_meanwhile(tree):
+    building = BuildingFactory(site__company=tree.sub_a)
+    twin = Building(code=building.code, name="重复", site=building.site, company=building.company,
+                    geom=building.geom.hexewkb.decode("ascii"), use="office")  # fmt: skip
+    batch = InsertBatch()
+    with pytest.raises(IntegrityError, match="duplicate key"):
+        with transaction.atomic(), batch.sending():
+            batch.add(Building, [twin], history=True)
+            batch.send()
+            Building.objects.count()
+    assert Building.objects.filter(code=building.code).count() == 1
+
+
+def test_an_error_in_between_drops_what_is_on_its_way_and_keeps_its_own_reason(tree):
+    unit = UnitFactory(floor__building__site__company=tree.sub_a)
+    model = _model_of(unit)
+    batch = InsertBatch()
+    with pytest.raises(ZeroDivisionError):
+        with transaction.atomic(), batch.sending():
+            batch.add(BimModel, [model])
+            batch.send()
+            1 / 0  # noqa: B018
+    assert not _in_flight()
+    assert not BimModel.objects.filter(pk=model.pk).exists()  # rolled back
+
+
 # -- the import ---------------------------------------------------------------------------
+
+
+def test_first_import_places_the_model_while_the_probe_is_on_its_way(site_a, monkeypatch):
+    seen = []
+    place = Writer._place
+
+    def watched(self, *args):
+        seen.append(_in_flight())
+        return place(self, *args)
+
+    monkeypatch.setattr(Writer, "_place", watched)
+    report = run_import(sample(HOM), site_a, anchor=HEFEI)
+    assert seen == [True]
+    assert report["counts"]["units"]["added"] == 11 and not _in_flight()
 
 
 def test_first_import_writes_each_row_with_one_created_history_row(site_a):
