@@ -62,6 +62,20 @@ def _serialized_contents_reattach() -> None:
             connections[alias]._test_serialized_contents = contents
 
 
+def pytest_collection_modifyitems(items):
+    """A transactional test must restore the serialized data (`serialized_rollback=True`):
+    without it the flush after the test runs post_migrate, which writes content types and
+    permissions anew, and the next test that restores the data fails on them."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None or not marker.kwargs.get("transaction"):
+            continue
+        if not marker.kwargs.get("serialized_rollback"):
+            raise pytest.UsageError(
+                f"{item.nodeid}: django_db(transaction=True) needs serialized_rollback=True"
+            )
+
+
 @pytest.fixture(autouse=True)
 def _serialized_contents(request):
     """Put the serialized contents back on the connection before and after every test."""

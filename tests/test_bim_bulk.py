@@ -112,10 +112,16 @@ def test_batch_of_several_tables_is_one_statement_in_any_order(tree):
     assert stored.gross_area is None and space.pk is None  # its id was the column's own
 
 
-def test_batch_raises_what_the_database_refuses(tree):
+def _building_and_twin(tree) -> tuple[Building, Building]:
+    """A stored building and an unsaved one with its code (which the table refuses)."""
     building = BuildingFactory(site__company=tree.sub_a)
     twin = Building(code=building.code, name="重复", site=building.site, company=building.company,
                     geom=building.geom.hexewkb.decode("ascii"), use="office")  # fmt: skip
+    return building, twin
+
+
+def test_batch_raises_what_the_database_refuses(tree):
+    building, twin = _building_and_twin(tree)
     batch = InsertBatch()
     batch.add(Building, [twin], history=True)
     with pytest.raises(IntegrityError, match="duplicate key"):
@@ -169,9 +175,7 @@ def test_leaving_sending_sends_and_waits_for_what_is_queued(tree):
 
 
 def test_a_refused_statement_is_raised_as_djangos_error_when_waited_for(tree):
-    building = BuildingFactory(site__company=tree.sub_a)
-    twin = Building(code=building.code, name="重复", site=building.site, company=building.company,
-                    geom=building.geom.hexewkb.decode("ascii"), use="office")  # fmt: skip
+    building, twin = _building_and_twin(tree)
     batch = InsertBatch()
     with pytest.raises(IntegrityError, match="duplicate key"):
         with transaction.atomic(), batch.sending():
@@ -183,9 +187,7 @@ def test_a_refused_statement_is_raised_as_djangos_error_when_waited_for(tree):
 
 
 def test_a_refused_statement_surfaces_at_the_next_query_made_meanwhile(tree):
-    building = BuildingFactory(site__company=tree.sub_a)
-    twin = Building(code=building.code, name="重复", site=building.site, company=building.company,
-                    geom=building.geom.hexewkb.decode("ascii"), use="office")  # fmt: skip
+    building, twin = _building_and_twin(tree)
     batch = InsertBatch()
     with pytest.raises(IntegrityError, match="duplicate key"):
         with transaction.atomic(), batch.sending():
@@ -406,7 +408,7 @@ def test_upload_to_a_storage_that_reads_it_whole_is_still_hashed(site_a, setting
     assert (job.size, job.sha256) == (len(data), hashlib.sha256(data).hexdigest())
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_site_is_read_with_its_company_in_one_locking_statement(tree, django_assert_num_queries):
     site = hefei_site(tree.sub_a)
     with transaction.atomic():
