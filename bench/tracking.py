@@ -162,22 +162,30 @@ def seed(args) -> None:
             cursor.execute("ANALYZE")
 
 
+def _gateway_url() -> str:
+    """The account the load generators publish with (a gateway's: any device's topics)."""
+    from django.conf import settings
+
+    return settings.MQTT_GATEWAY_URL
+
+
 def publisher(
     index: int, count: int, args, devices: int, fences: int, stop_at: float, start_at: float, out
 ) -> None:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from tracking.worker import broker_address
+    from tracking.mqtt import BrokerURL
 
-    host, port = broker_address(os.environ.get("MQTT_URL", "mqtt://127.0.0.1:18830"))
+    broker = BrokerURL.parse(_gateway_url())
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         protocol=mqtt.MQTTv5,
         client_id=f"bench-pub-{index}-{os.getpid()}",
     )
+    broker.sign_in(client)
     client.max_queued_messages_set(0)
-    client.connect(host, port)
+    client.connect(broker.host, broker.port)
     client.loop_start()
     rng = random.Random(index)
     mine = list(range(index, devices, count))
@@ -223,12 +231,15 @@ def raw_publisher(
     sent as a ready MQTT 5 PUBLISH packet, written in chunks of about 1 ms."""
     import socket
 
-    from tracking.mqtt import connect_packet, varint
-    from tracking.worker import broker_address
+    from tracking.mqtt import BrokerURL, connect_packet, varint
 
-    host, port = broker_address(os.environ.get("MQTT_URL", "mqtt://127.0.0.1:18830"))
-    sock = socket.create_connection((host, port))
-    sock.sendall(connect_packet(f"bench-raw-{index}-{os.getpid()}", 60, True, 0, 100))
+    broker = BrokerURL.parse(_gateway_url())
+    sock = socket.create_connection((broker.host, broker.port))
+    sock.sendall(
+        connect_packet(
+            f"bench-raw-{index}-{os.getpid()}", 60, True, 0, 100, broker.username, broker.password
+        )
+    )
     if sock.recv(64)[:1] != b"\x20":
         raise RuntimeError("no CONNACK")
     root = args.topic_root
@@ -525,8 +536,8 @@ def child(args) -> int:
         stored=stored,
         stored_per_s=round(stored_rate),
         alerts=alerts,
-        alert_p50_ms=round(p50 * 1000),
-        alert_p95_ms=round(p95 * 1000),
+        alert_p50_ms=round(p50 * 1000) if delays else None,  # no alert: no delay to tell
+        alert_p95_ms=round(p95 * 1000) if delays else None,
         publisher=args.publisher,
         cpu_cores={k: round(v / busy_wall, 2) for k, v in cpu_used.items()},
         machine_cores_busy=round(busy / busy_wall, 2),

@@ -9,13 +9,11 @@ import time
 import uuid
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from django.conf import settings
 from django.db import connection
-from paho.mqtt.enums import CallbackAPIVersion
 
-from tracking.worker import broker_address
+from tracking.mqtt import BrokerURL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,9 +82,9 @@ class WorkerProcess:
 class Publisher:
     def __init__(self, root: str, company: str):
         self.root, self.company = root, company
-        host, port = broker_address(settings.MQTT_URL)
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.connect(host, port)
+        broker = BrokerURL.parse(settings.MQTT_GATEWAY_URL)
+        self.client = broker.client()
+        self.client.connect(broker.host, broker.port)
         self.client.loop_start()
 
     def send(self, device: str, kind: str, payload, qos: int = 1) -> None:

@@ -13,7 +13,9 @@ import logging
 import struct
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -21,6 +23,39 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 log = logging.getLogger("tracking.ingest")
+
+
+@dataclass(frozen=True)
+class BrokerURL:
+    """`mqtt://[user:password@]host[:port]`: where a broker is and the account to sign in
+    with (percent-escaped in the URL)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> "BrokerURL":
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "tcp", ""):
+            raise ValueError(f"unsupported MQTT URL scheme {parsed.scheme!r}")
+        return cls(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or 1883,
+            username=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+        )
+
+    def client(self, **kwargs) -> paho.Client:
+        """A paho-mqtt MQTT 5 client (not connected) that signs in with the URL's account."""
+        client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5, **kwargs)
+        self.sign_in(client)
+        return client
+
+    def sign_in(self, client: paho.Client) -> None:
+        if self.username is not None:
+            client.username_pw_set(self.username, self.password)
 
 
 # -- packet encoders (load generators, tests) -------------------------------------------------
@@ -46,14 +81,28 @@ def _packet(first: int, body: bytes) -> bytes:
 
 
 def connect_packet(
-    client_id: str, keepalive: int, clean_start: bool, session_expiry: int, receive_maximum: int
+    client_id: str,
+    keepalive: int,
+    clean_start: bool,
+    session_expiry: int,
+    receive_maximum: int,
+    username: str | None = None,
+    password: str | None = None,
 ) -> bytes:
     props = (
         b"\x11" + struct.pack("!I", session_expiry) + b"\x21" + struct.pack("!H", receive_maximum)
     )
-    header = _text("MQTT") + bytes((5, 0x02 if clean_start else 0x00))
+    flags = 0x02 if clean_start else 0x00
+    login = b""
+    if username is not None:
+        flags |= 0x80
+        login += _text(username)
+        if password is not None:
+            flags |= 0x40
+            login += _text(password)
+    header = _text("MQTT") + bytes((5, flags))
     header += struct.pack("!H", keepalive) + varint(len(props)) + props
-    return _packet(0x10, header + _text(client_id))
+    return _packet(0x10, header + _text(client_id) + login)
 
 
 def publish_packet(topic: str, payload: bytes, qos: int = 0, packet_id: int = 0) -> bytes:
@@ -198,6 +247,8 @@ class PahoSubscriber:
         on_messages: Callable,
         keepalive: int = 30,
         receive_maximum: int = 65535,
+        username: str | None = None,
+        password: str | None = None,
     ):
         self.host, self.port = host, port
         self.client_id, self.topic, self.qos = client_id, topic, qos
@@ -214,6 +265,8 @@ class PahoSubscriber:
             protocol=paho.MQTTv5,
             manual_ack=True,  # PUBACK only from `ack()`, after the batch is stored
         )
+        if username is not None:
+            client.username_pw_set(username, password)
         client.reconnect_delay_set(0.5, 10)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe

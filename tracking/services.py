@@ -5,6 +5,7 @@ the field) and raises `ValidationError` keyed by field.
 """
 
 import re
+import secrets
 from datetime import date, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
+from tracking import broker
 from tracking.choices import (
     DATE_RULES,
     DEVICE_TICK_RULES,
@@ -33,19 +35,47 @@ HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 @transaction.atomic
 def device_create(**fields: Any) -> Device:
+    """A device, with an access token of its own unless one is given: its password at the
+    broker, where it may then publish under its own topics (tracking.broker)."""
+    if not fields.get("token"):
+        fields["token"] = new_token()
     device = Device(**fields)
     device.full_clean()
     device.save()
+    broker.after_commit(broker.account_commands(device))
     return device
 
 
 @transaction.atomic
 def device_update(device: Device, **fields: Any) -> Device:
+    """Change a device; its broker account follows a new token, status or code (and is made
+    anew then, which disconnects it)."""
+    before = (device.code, device.token, device.status)
     for name, value in fields.items():
         setattr(device, name, value)
     device.full_clean()
     device.save()
+    if (device.code, device.token, device.status) != before:
+        broker.after_commit(broker.account_commands(device, previous_code=before[0]))
     return device
+
+
+@transaction.atomic
+def device_token_rotate(device: Device) -> Device:
+    """A new access token: the old one no longer signs in (the device is disconnected)."""
+    return device_update(device, token=new_token())
+
+
+def device_delete(device: Device) -> None:
+    """Delete a device and its broker account."""
+    code = device.code
+    with transaction.atomic():
+        device.delete()
+        broker.after_commit(broker.removal_commands([code]))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
 
 
 # -- geofences -----------------------------------------------------------------------------
@@ -322,6 +352,8 @@ __all__ = [
     "alert_close",
     "alert_raise",
     "device_create",
+    "device_delete",
+    "device_token_rotate",
     "device_update",
     "geofence_save",
     "partitions_ensure",

@@ -14,23 +14,15 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from urllib.parse import urlparse
 
 from django.db import DatabaseError, InterfaceError, close_old_connections
 
 from tracking import conf
 from tracking.engine import BatchResult, Engine
 from tracking.ingest import Raw
-from tracking.mqtt import PahoSubscriber
+from tracking.mqtt import BrokerURL, PahoSubscriber
 
 log = logging.getLogger("tracking.ingest")
-
-
-def broker_address(url: str) -> tuple[str, int]:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("mqtt", "tcp", ""):
-        raise ValueError(f"unsupported MQTT URL scheme {parsed.scheme!r}")
-    return parsed.hostname or "127.0.0.1", parsed.port or 1883
 
 
 class Worker:
@@ -47,7 +39,8 @@ class Worker:
         session_expiry: int = 3600,
         on_batch=None,
     ):
-        self.host, self.port = broker_address(url)
+        broker = BrokerURL.parse(url)
+        self.host, self.port = broker.host, broker.port
         self.root = root or conf.topic_root()
         self.topic = f"$share/{group}/{self.root}/+/+/+"
         self.client_id = client_id or f"ingest-{uuid.uuid4().hex[:8]}"
@@ -72,6 +65,8 @@ class Worker:
             qos=qos,
             session_expiry=session_expiry,
             on_messages=self._on_messages,
+            username=broker.username,
+            password=broker.password,
         )
         self.connected = self.subscriber.connected
 

@@ -42,6 +42,7 @@ COMMANDS = frozenset(
         "tracking_tick",
         "tracking_rules_daily",
         "invoices_sync",
+        "mqtt_sync",
     }
 )
 
@@ -59,6 +60,7 @@ SCHEDULE = {
     "invoices-sync": ("geoasset.command", ["invoices_sync"], crontab(minute="*/5")),
     "billing-monthly": ("geoasset.billing_month", [], crontab(day_of_month=1, hour=3, minute=0)),
     "ifc-sweep": ("bim.ifc_sweep", [], crontab(minute="*/5")),
+    "mqtt-sync": ("geoasset.command", ["mqtt_sync"], crontab(minute="*/10")),
 }
 app.conf.beat_schedule = {
     name: {"task": task, "args": args, "schedule": when}

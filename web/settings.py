@@ -120,7 +120,13 @@ DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0")
+# The broker (docs/tracking.md): MQTT_URL is the ingest workers' account (subscribe);
+# MQTT_GATEWAY_URL one that may publish for every device (simulator, load generators,
+# gateways); MQTT_ADMIN_URL the one that manages the devices' own accounts through
+# Mosquitto's dynamic security plugin (empty: the platform leaves them to the broker's admin).
 MQTT_URL = os.environ.get("MQTT_URL", "mqtt://127.0.0.1:18830")
+MQTT_GATEWAY_URL = os.environ.get("MQTT_GATEWAY_URL", MQTT_URL)
+MQTT_ADMIN_URL = os.environ.get("MQTT_ADMIN_URL", "")
 
 # Background jobs (web/celery.py): Celery with Redis as the broker.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)

@@ -50,6 +50,20 @@ class DeviceSerializer(ScopedSerializerMixin, serializers.ModelSerializer):
     def update(self, instance, validated_data):
         return services.device_update(instance, **validated_data)
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self.context.get("show_token"):  # the answer to its creation only
+            data.update(DeviceTokenSerializer(instance).data)
+        return data
+
+
+class DeviceTokenSerializer(serializers.Serializer):
+    """How a device signs in to the broker: its code as the username, its token as the
+    password (see docs/tracking.md)."""
+
+    username = serializers.CharField(source="code", read_only=True)
+    token = serializers.CharField(read_only=True)
+
 
 class GeofenceSerializer(ScopedSerializerMixin, GeoFeatureModelSerializer):
     """A geofence as a GeoJSON Feature. For a circle give `center` and `radius_m`; for a

@@ -38,11 +38,33 @@ from web.api.pagination import FeaturePagination
 
 
 class DeviceViewSet(ScopedModelViewSet):
+    """Devices. A device signs in to the broker with its code and access token, and may
+    publish only its own topics; the token is shown when the device is created and when a
+    new one is made (`token`), never in lists or reads."""
+
     queryset = Device.objects.select_related("company", "asset")
     serializer_class = serializers.DeviceSerializer
     filterset_fields = ("company", "kind", "status", "asset")
     search_fields = ("code", "name")
     ordering_fields = ("code", "created_at")
+
+    def perform_create(self, serializer):
+        super().perform_create(serializer)
+        serializer.context["show_token"] = True
+
+    def perform_destroy(self, instance):  # (the right to delete it was checked by get_object)
+        services.device_delete(instance)
+
+    @extend_schema(request=None, responses=serializers.DeviceTokenSerializer)
+    @action(detail=True, methods=["post"])
+    def token(self, request, pk=None):
+        """Make a new access token for the device: the old one stops working at once (a
+        device signed in with it is disconnected). The answer is the only place the new
+        token is shown."""
+        device = self.get_object()
+        access.ensure_can(request.user, "change", Device, device.company_id)
+        device = services.device_token_rotate(device)
+        return Response(serializers.DeviceTokenSerializer(device).data)
 
 
 class GeofenceViewSet(ScopedModelViewSet):

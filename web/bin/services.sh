@@ -76,8 +76,29 @@ write_env() {
     echo "DATABASE_URL=postgis://geoasset:${LOCAL_PG_PASSWORD}@127.0.0.1:${PG_PORT}/geoasset" >>"$ENV_FILE"
   grep -q '^REDIS_URL=' "$ENV_FILE" || [ -n "$EXT_REDIS_URL" ] ||
     echo "REDIS_URL=redis://127.0.0.1:${REDIS_PORT}/0" >>"$ENV_FILE"
-  grep -q '^MQTT_URL=' "$ENV_FILE" || [ -n "$EXT_MQTT_URL" ] ||
-    echo "MQTT_URL=mqtt://127.0.0.1:${MQTT_PORT}" >>"$ENV_FILE"
+  [ -n "$EXT_MQTT_URL" ] || mqtt_env
+}
+
+# The local broker's accounts (web/bin/mqtt_dynsec.py): the ingest workers', the gateways'
+# (simulator, load generators) and the admin one that manages the devices' accounts.
+mqtt_env() {
+  local kind var
+  for kind in ADMIN INGEST GATEWAY; do
+    var="LOCAL_MQTT_${kind}_PASSWORD"
+    grep -q "^$var=" "$ENV_FILE" ||
+      echo "$var=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')" >>"$ENV_FILE"
+  done
+  # shellcheck disable=SC1090
+  . "$ENV_FILE"
+  # Before brokers had accounts, MQTT_URL named the local broker without one.
+  sed -i "\|^MQTT_URL=mqtt://127.0.0.1:${MQTT_PORT}\$|d" "$ENV_FILE"
+  local at="127.0.0.1:${MQTT_PORT}"
+  grep -q '^MQTT_URL=' "$ENV_FILE" ||
+    echo "MQTT_URL=mqtt://geoasset-ingest:${LOCAL_MQTT_INGEST_PASSWORD}@$at" >>"$ENV_FILE"
+  grep -q '^MQTT_GATEWAY_URL=' "$ENV_FILE" ||
+    echo "MQTT_GATEWAY_URL=mqtt://geoasset-gateway:${LOCAL_MQTT_GATEWAY_PASSWORD}@$at" >>"$ENV_FILE"
+  grep -q '^MQTT_ADMIN_URL=' "$ENV_FILE" ||
+    echo "MQTT_ADMIN_URL=mqtt://geoasset-admin:${LOCAL_MQTT_ADMIN_PASSWORD}@$at" >>"$ENV_FILE"
 }
 
 pg_dir() {
@@ -141,26 +162,42 @@ redis_start() {
 }
 
 mqtt_start() {
-  mkdir -p "$VAR/mosquitto"
-  if [ -f "$VAR/mosquitto/mosquitto.pid" ] && kill -0 "$(cat "$VAR/mosquitto/mosquitto.pid")" 2>/dev/null; then
-    return 0
-  fi
-  cat >"$VAR/mosquitto/mosquitto.conf" <<CONF
+  local dir="$VAR/mosquitto"
+  mkdir -p "$dir"
+  local plugin
+  plugin="$(dpkg -L mosquitto 2>/dev/null | grep -m1 '/mosquitto_dynamic_security\.so$' || true)"
+  [ -n "$plugin" ] || { log "mosquitto's dynamic security plugin is missing"; return 1; }
+  local conf
+  conf="$(cat <<CONF
 listener $MQTT_PORT 127.0.0.1
-allow_anonymous true
+allow_anonymous false
 persistence false
+plugin $plugin
+plugin_opt_config_file $dir/dynamic-security.json
 CONF
-  [ "$(id -u)" = 0 ] && echo "user root" >>"$VAR/mosquitto/mosquitto.conf"
-  nohup mosquitto -c "$VAR/mosquitto/mosquitto.conf" >"$VAR/mosquitto/mosquitto.log" 2>&1 &
-  echo $! >"$VAR/mosquitto/mosquitto.pid"
-  log "Mosquitto on 127.0.0.1:$MQTT_PORT"
+)"
+  [ "$(id -u)" = 0 ] && conf="$conf"$'\n'"user root"
+  if [ -f "$dir/mosquitto.pid" ] && kill -0 "$(cat "$dir/mosquitto.pid")" 2>/dev/null; then
+    # Running with this configuration: nothing to do; with an older one: restarted.
+    [ "$conf" = "$(cat "$dir/mosquitto.conf" 2>/dev/null)" ] && return 0
+    kill "$(cat "$dir/mosquitto.pid")" 2>/dev/null || true
+    sleep 0.5
+  fi
+  printf '%s\n' "$conf" >"$dir/mosquitto.conf"
+  LOCAL_MQTT_ADMIN_PASSWORD="$LOCAL_MQTT_ADMIN_PASSWORD" \
+    LOCAL_MQTT_INGEST_PASSWORD="$LOCAL_MQTT_INGEST_PASSWORD" \
+    LOCAL_MQTT_GATEWAY_PASSWORD="$LOCAL_MQTT_GATEWAY_PASSWORD" \
+    python3 "$ROOT/web/bin/mqtt_dynsec.py" "$dir/dynamic-security.json"
+  nohup mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
+  echo $! >"$dir/mosquitto.pid"
+  log "Mosquitto on 127.0.0.1:$MQTT_PORT (accounts required)"
 }
 
 cmd_start() {
   write_env
   if grep -q '^DATABASE_URL=.*@127.0.0.1:'"$PG_PORT"'/' "$ENV_FILE" && [ -z "$EXT_DATABASE_URL" ]; then pg_start; fi
   if grep -q '^REDIS_URL=redis://127.0.0.1:'"$REDIS_PORT" "$ENV_FILE" && [ -z "$EXT_REDIS_URL" ]; then redis_start; fi
-  if grep -q '^MQTT_URL=mqtt://127.0.0.1:'"$MQTT_PORT" "$ENV_FILE" && [ -z "$EXT_MQTT_URL" ]; then mqtt_start; fi
+  if grep -q '^MQTT_URL=mqtt://[^@]*@127.0.0.1:'"$MQTT_PORT\$" "$ENV_FILE" && [ -z "$EXT_MQTT_URL" ]; then mqtt_start; fi
 }
 
 # The MQTT ingestion worker (tracking/): one `track_ingest` in the background for `make run`;

@@ -3,15 +3,13 @@
 import random
 import time
 
-import paho.mqtt.client as mqtt
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from paho.mqtt.enums import CallbackAPIVersion
 
 from spatial.models import Company
 from tracking import conf
+from tracking.mqtt import BrokerURL
 from tracking.simulate import devices_ensure, payload
-from tracking.worker import broker_address
 
 
 class Command(BaseCommand):
@@ -22,7 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--devices", type=int, default=100)
         parser.add_argument("--rate", type=float, default=100, help="messages per second")
         parser.add_argument("--duration", type=float, default=60, help="seconds")
-        parser.add_argument("--url", default=settings.MQTT_URL)
+        parser.add_argument(
+            "--url", default=settings.MQTT_GATEWAY_URL, help="a gateway's account: mqtt://…"
+        )
         parser.add_argument("--qos", type=int, choices=(0, 1), default=0)
         parser.add_argument("--seed", type=int, default=7)
 
@@ -35,9 +35,9 @@ class Command(BaseCommand):
             raise CommandError("--devices and --rate must be positive")
         sims = devices_ensure(company, options["devices"], options["seed"])
         rng = random.Random(options["seed"])  # noqa: S311 - simulated traffic, not secrets
-        host, port = broker_address(options["url"])
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        client.connect(host, port)
+        broker = BrokerURL.parse(options["url"])
+        client = broker.client()
+        client.connect(broker.host, broker.port)
         client.loop_start()
         root, interval = conf.topic_root(), 1 / options["rate"]
         # Each device reports every len(sims) / rate seconds: its step is that long.
