@@ -126,6 +126,7 @@ ZH = {
     "The expiry date is before the issue date.": "到期日期早于签发日期。",
     "The file is empty.": "文件为空。",
     "The file is %(size)d bytes; the limit is %(limit)d bytes.": "文件大小为 %(size)d 字节，超过上限 %(limit)d 字节。",
+    "The site of this import no longer exists.": "此次导入的园区已不存在。",
     "Files of type .%(ext)s are not accepted; use one of: %(allowed)s.": "不接受 .%(ext)s 类型的文件；可用类型：%(allowed)s。",
     "The content is not a .%(ext)s file (its first bytes do not match).": "文件内容不是 .%(ext)s 格式（文件头不符）。",
     "Documents attach to assets and spatial features.": "文档只能关联资产或空间要素。",
