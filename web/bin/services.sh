@@ -166,6 +166,8 @@ mqtt_start() {
   mkdir -p "$dir"
   local plugin
   plugin="$(dpkg -L mosquitto 2>/dev/null | grep -m1 '/mosquitto_dynamic_security\.so$' || true)"
+  [ -n "$plugin" ] ||
+    plugin="$(find /usr/lib /usr/local/lib -name mosquitto_dynamic_security.so 2>/dev/null | head -1)"
   [ -n "$plugin" ] || { log "mosquitto's dynamic security plugin is missing"; return 1; }
   local conf
   conf="$(cat <<CONF
