@@ -6,6 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SCALE ?= demo
 WORKERS ?= 3
+SIMULATE ?= 1
 
 .PHONY: run setup serve test bench stop lint migrate seed simulate
 
@@ -21,6 +22,7 @@ run: setup
 	@$(PY) manage.py demo_users
 	@$(SERVICES) ingest
 	@$(SERVICES) jobs
+	@if [ "$(SIMULATE)" != 0 ]; then $(SERVICES) simulate; fi
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server; 'make stop' stops the services)"
 	@.venv/bin/gunicorn web.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
 		--access-logfile - --timeout 120

@@ -230,7 +230,26 @@ cmd_jobs() {
   log "background job worker started (log: var/jobs/worker.log)"
 }
 
+# The demo's trackers (`manage.py simulate_devices`): 40 devices, 20 messages a second, through
+# the gateway account, until `make stop`; the map's live layer and alerts have traffic then,
+# and the offline rules stay quiet.
+cmd_simulate() {
+  mkdir -p "$VAR/simulate"
+  if [ -f "$VAR/simulate/simulate.pid" ] && kill -0 "$(cat "$VAR/simulate/simulate.pid")" 2>/dev/null; then
+    return 0
+  fi
+  (cd "$ROOT" || exit 1
+   nohup .venv/bin/python manage.py simulate_devices --company "${SIMULATE_COMPANY:-LZCT}" \
+     --devices 40 --rate 20 --duration 31536000 >"$VAR/simulate/simulate.log" 2>&1 &
+   echo $! >"$VAR/simulate/simulate.pid")
+  log "demo trackers publishing (log: var/simulate/simulate.log)"
+}
+
 cmd_stop() {
+  if [ -f "$VAR/simulate/simulate.pid" ]; then
+    kill "$(cat "$VAR/simulate/simulate.pid")" 2>/dev/null && log "demo trackers stopped" || true
+    rm -f "$VAR/simulate/simulate.pid"
+  fi
   if [ -f "$VAR/ingest/ingest.pid" ]; then
     kill "$(cat "$VAR/ingest/ingest.pid")" 2>/dev/null && log "ingest worker stopped" || true
     rm -f "$VAR/ingest/ingest.pid"
@@ -258,5 +277,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   ingest) cmd_ingest ;;
   jobs) cmd_jobs ;;
-  *) echo "usage: $0 deps|venv|start|stop|ingest|jobs" >&2; exit 2 ;;
+  simulate) cmd_simulate ;;
+  *) echo "usage: $0 deps|venv|start|stop|ingest|jobs|simulate" >&2; exit 2 ;;
 esac
