@@ -7,7 +7,6 @@ import json
 import logging
 import time
 import uuid
-from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
@@ -29,7 +28,6 @@ from tracking.mqtt import BrokerURL
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 HERE = (117.2005, 31.8005)
-DYNSEC = Path(__file__).resolve().parent.parent / "web" / "bin" / "mqtt_dynsec.py"
 
 
 @pytest.fixture
