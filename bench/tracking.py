@@ -183,7 +183,7 @@ def publisher(
         protocol=mqtt.MQTTv5,
         client_id=f"bench-pub-{index}-{os.getpid()}",
     )
-    broker.sign_in(client)
+    broker.prepare(client)
     client.max_queued_messages_set(0)
     client.connect(broker.host, broker.port)
     client.loop_start()
@@ -234,6 +234,8 @@ def raw_publisher(
     from tracking.mqtt import BrokerURL, connect_packet, varint
 
     broker = BrokerURL.parse(_gateway_url())
+    if broker.tls:
+        raise SystemExit("the raw publisher speaks plain MQTT only: use --publisher paho")
     sock = socket.create_connection((broker.host, broker.port))
     sock.sendall(
         connect_packet(

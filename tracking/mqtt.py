@@ -10,12 +10,13 @@ encoded here straight to a socket.
 """
 
 import logging
+import os
 import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,35 +28,46 @@ log = logging.getLogger("tracking.ingest")
 
 @dataclass(frozen=True)
 class BrokerURL:
-    """`mqtt://[user:password@]host[:port]`: where a broker is and the account to sign in
-    with (percent-escaped in the URL)."""
+    """`mqtt://[user:password@]host[:port]`, or `mqtts://…` for TLS: where a broker is and
+    the account to sign in with (percent-escaped in the URL). Over TLS the broker's
+    certificate is checked against the CA file named by `?ca=/path` in the URL, else
+    `MQTT_CA_FILE` in the environment, else the system's CAs."""
 
     host: str
     port: int
     username: str | None = None
     password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
 
     @classmethod
     def parse(cls, url: str) -> "BrokerURL":
         parsed = urlparse(url)
-        if parsed.scheme not in ("mqtt", "tcp", ""):
+        if parsed.scheme not in ("mqtt", "tcp", "mqtts", ""):
             raise ValueError(f"unsupported MQTT URL scheme {parsed.scheme!r}")
+        tls = parsed.scheme == "mqtts"
+        ca = parse_qs(parsed.query).get("ca", [None])[0] or os.environ.get("MQTT_CA_FILE")
         return cls(
             host=parsed.hostname or "127.0.0.1",
-            port=parsed.port or 1883,
+            port=parsed.port or (8883 if tls else 1883),
             username=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,
+            tls=tls,
+            ca_file=(ca or None) if tls else None,
         )
 
     def client(self, **kwargs) -> paho.Client:
-        """A paho-mqtt MQTT 5 client (not connected) that signs in with the URL's account."""
+        """A paho-mqtt MQTT 5 client (not connected), set up by `prepare`."""
         client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5, **kwargs)
-        self.sign_in(client)
+        self.prepare(client)
         return client
 
-    def sign_in(self, client: paho.Client) -> None:
+    def prepare(self, client: paho.Client) -> None:
+        """Sign in with the URL's account; over TLS, check the broker's certificate."""
         if self.username is not None:
             client.username_pw_set(self.username, self.password)
+        if self.tls:
+            client.tls_set(ca_certs=self.ca_file)
 
 
 # -- packet encoders (load generators, tests) -------------------------------------------------
@@ -247,8 +259,7 @@ class PahoSubscriber:
         on_messages: Callable,
         keepalive: int = 30,
         receive_maximum: int = 65535,
-        username: str | None = None,
-        password: str | None = None,
+        prepare: Callable[[paho.Client], None] | None = None,
     ):
         self.host, self.port = host, port
         self.client_id, self.topic, self.qos = client_id, topic, qos
@@ -265,8 +276,8 @@ class PahoSubscriber:
             protocol=paho.MQTTv5,
             manual_ack=True,  # PUBACK only from `ack()`, after the batch is stored
         )
-        if username is not None:
-            client.username_pw_set(username, password)
+        if prepare is not None:  # the account, TLS (BrokerURL.prepare)
+            prepare(client)
         client.reconnect_delay_set(0.5, 10)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe

@@ -65,8 +65,7 @@ class Worker:
             qos=qos,
             session_expiry=session_expiry,
             on_messages=self._on_messages,
-            username=broker.username,
-            password=broker.password,
+            prepare=broker.prepare,
         )
         self.connected = self.subscriber.connected
 

@@ -15,7 +15,7 @@ ENV_FILE="$VAR/local.env"
 EXT_DATABASE_URL="${DATABASE_URL:-}"
 EXT_REDIS_URL="${REDIS_URL:-}"
 EXT_MQTT_URL="${MQTT_URL:-}"
-DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal-dev gettext mosquitto redis-server chromium fonts-noto-cjk)
+DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal-dev gettext mosquitto redis-server chromium fonts-noto-cjk openssl)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
