@@ -9,12 +9,13 @@ import base64
 from dataclasses import dataclass
 
 import pytest
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from spatial.choices import CompanyKind, Role
 from spatial.models import Company
 from spatial.services import company_create
-from tests.factories import PASSWORD, member
+from tests.factories import PASSWORD, FloorFactory, member
 
 
 @pytest.fixture(autouse=True)
@@ -105,6 +106,26 @@ def tree(db) -> Tree:
         code="HFCT-A1", name="合肥滨湖科创项目公司", kind=CompanyKind.PROJECT, parent=sub_a
     )
     return Tree(group=group, sub_a=sub_a, sub_b=sub_b, project_a=project_a)
+
+
+@pytest.fixture
+def english():
+    """Messages in English, for tests that compare them (`usefixtures("english")`)."""
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def floor_a(tree):
+    """A floor of company A with fixed codes: FL-A in building B-A on site S-A. (Modules that
+    want another floor_a define their own.)"""
+    return FloorFactory(
+        code="FL-A",
+        level=1,
+        building__code="B-A",
+        building__site__code="S-A",
+        building__site__company=tree.sub_a,
+    )
 
 
 @pytest.fixture

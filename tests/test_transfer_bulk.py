@@ -10,30 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.db.models import ProtectedError
-from django.utils import translation
 
 from spatial.models import Building, Site, Unit
 from spatial.transfer import sources
 from spatial.transfer.importer import _cell_texts, layer_import
 from tests import transfer_files as files
-from tests.factories import FloorFactory, UnitFactory
+from tests.factories import UnitFactory
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture
-def floor_a(tree):
-    return FloorFactory(
-        code="FL-A",
-        level=1,
-        building__code="B-A",
-        building__site__code="S-A",
-        building__site__company=tree.sub_a,
-    )
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def _exported_rows(floor, count=3, **extra):

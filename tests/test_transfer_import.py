@@ -11,7 +11,6 @@ import pytest
 import shapely
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.utils import translation
 from shapely import wkt as shapely_wkt
 
 from spatial.choices import Role
@@ -32,22 +31,7 @@ from tests.factories import (
     unit_slot,
 )
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture
-def floor_a(tree):
-    return FloorFactory(
-        code="FL-A",
-        level=1,
-        building__code="B-A",
-        building__site__code="S-A",
-        building__site__company=tree.sub_a,
-    )
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture
