@@ -172,18 +172,10 @@ def _gateway_url() -> str:
 def publisher(
     index: int, count: int, args, devices: int, fences: int, stop_at: float, start_at: float, out
 ) -> None:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
     from tracking.mqtt import BrokerURL
 
     broker = BrokerURL.parse(_gateway_url())
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        protocol=mqtt.MQTTv5,
-        client_id=f"bench-pub-{index}-{os.getpid()}",
-    )
-    broker.prepare(client)
+    client = broker.client(client_id=f"bench-pub-{index}-{os.getpid()}")
     client.max_queued_messages_set(0)
     client.connect(broker.host, broker.port)
     client.loop_start()

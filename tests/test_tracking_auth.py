@@ -7,6 +7,7 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import replace
 
 import paho.mqtt.client as paho
 import pytest
@@ -48,10 +49,8 @@ def code():
 
 def _sign_in(username: str | None, password: str | None) -> tuple[paho.Client, str]:
     """A connected client and the broker's answer to its CONNECT."""
-    url = BrokerURL.parse(settings.MQTT_URL)
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
-    if username is not None:
-        client.username_pw_set(username, password)
+    url = replace(BrokerURL.parse(settings.MQTT_URL), username=username, password=password)
+    client = url.client()
     answer = []
     client.on_connect = lambda c, u, f, reason, p: answer.append(str(reason))
     client.connect(url.host, url.port)

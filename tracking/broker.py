@@ -51,12 +51,7 @@ def account_commands(device, *, previous_code: str | None = None) -> list[dict]:
     """The commands that make `device`'s account what the device is: the old one removed
     (under `previous_code` too, after a change of code), a new one made for an active device
     with a token."""
-    commands = []
-    for code in {device.code, previous_code or device.code}:
-        commands += [
-            {"command": "deleteClient", "username": code},
-            {"command": "deleteRole", "rolename": role_of(code)},
-        ]
+    commands = removal_commands(sorted({device.code, previous_code or device.code}))
     if device.status == DeviceStatus.ACTIVE and device.token:
         topic = f"{conf.topic_root()}/+/{device.code}/+"
         commands += [

@@ -85,15 +85,11 @@ def iterate_shapes(
             break
 
 
-def footprint(vertices: np.ndarray, faces: np.ndarray) -> BaseGeometry:
-    """The 2D footprint (local metres) of a triangulated solid; may be empty."""
-    return footprints([Shape(global_id="", vertices=vertices, faces=faces)])[0]
-
-
 def footprints(shapes: list[Shape]) -> list[BaseGeometry]:
-    """`footprint` of each shape. The arithmetic runs on the triangles of all shapes at once
-    (numpy's overhead per call, not per triangle, is what a building's few dozen triangles a
-    room cost); GEOS still unites each shape's triangles on their own."""
+    """The 2D footprint (local metres) of each triangulated shape; may be empty. The
+    arithmetic runs on the triangles of all shapes at once (numpy's overhead per call, not
+    per triangle, is what a building's few dozen triangles a room cost); GEOS still unites
+    each shape's triangles on their own."""
     n = len(shapes)
     if n == 0:
         return []
