@@ -4,7 +4,6 @@ map conversion's scale checked against the units, and the frame's inverse."""
 import math
 
 import pytest
-from django.utils import translation
 from pyproj import Geod, Transformer
 
 from bim.ifc import georef
@@ -14,11 +13,7 @@ from bim.writer import _levels
 GEOD = Geod(ellps="WGS84")
 
 
-@pytest.fixture(autouse=True)
-def english():
-    """The warnings are asserted in English."""
-    with translation.override("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def test_compound_angles_become_decimal_degrees_with_their_sign():

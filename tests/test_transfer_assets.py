@@ -13,7 +13,6 @@ import shapely
 from django.contrib.gis.geos import Point
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.utils import translation
 
 from portfolio.models import Asset, CodeSequence
 from spatial.transfer.importer import layer_import
@@ -30,10 +29,7 @@ from tests.factories import (
 LAPTOP = "2010000"  # a GB/T 14885 class loaded by the migrations
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pyogrio
 import pytest
 import shapely
 from django.core.management import call_command
-from django.utils import translation
 
 from spatial.models import Road, Unit
 from spatial.transfer import crs
@@ -18,10 +17,7 @@ from tests.test_transfer_export import _download, export, features, world
 __all__ = ["world"]  # the fixture, reused
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def _entities(path) -> "pyogrio.GeoDataFrame":  # noqa: F821

@@ -17,18 +17,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import translation
 
 from spatial.models import Building, Floor, Parcel, Park, Road, Site, Unit
 from spatial.transfer import crs
 from spatial.transfer.importer import layer_import
 from tests.factories import FloorFactory, ParcelFactory, ParkFactory, RoadFactory, UnitFactory
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture
